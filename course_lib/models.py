@@ -1,0 +1,54 @@
+"""The small convolutional networks the course trains by the hundred."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+
+class SmallCNN(nn.Module):
+    """Conv-ReLU-MaxPool blocks, then a hidden fully connected layer and a linear classifier.
+
+    Parameters
+    ----------
+    in_channels : int
+        1 for grey images, 3 for RGB.
+    num_classes : int
+        Size of the output layer.
+    image_size : int
+        Side of the square input; must be divisible by ``2 ** len(channels)``.
+    channels : sequence of int
+        Output channels of each 3x3 convolution block (each halves the resolution).
+    hidden : int
+        Width of the hidden fully connected layer.
+
+    Input ``(N, in_channels, image_size, image_size)``, output logits ``(N, num_classes)``.
+    The last layer is called ``classifier`` so that pruning can include or exclude it by name.
+    """
+
+    def __init__(self, in_channels: int, num_classes: int, image_size: int,
+                 channels: Sequence[int] = (16, 32), hidden: int = 64) -> None:
+        super().__init__()
+        if image_size % (2 ** len(channels)):
+            raise ValueError(f"image_size must be divisible by {2 ** len(channels)}, got {image_size}")
+        blocks, c_in = [], in_channels
+        for c_out in channels:
+            blocks += [nn.Conv2d(c_in, c_out, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
+            c_in = c_out
+        self.features = nn.Sequential(*blocks)
+        side = image_size // 2 ** len(channels)
+        self.hidden = nn.Sequential(nn.Flatten(), nn.Linear(c_in * side * side, hidden), nn.ReLU())
+        self.classifier = nn.Linear(hidden, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.hidden(self.features(x)))
+
+
+def make_model(*, in_channels: int, num_classes: int, image_size: int, seed: int,
+               channels: Sequence[int] = (16, 32), hidden: int = 64) -> SmallCNN:
+    """A :class:`SmallCNN` whose initial weights depend only on ``seed`` (global RNG untouched)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return SmallCNN(in_channels, num_classes, image_size, channels=channels, hidden=hidden)

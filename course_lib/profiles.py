@@ -1,0 +1,132 @@
+"""The three run profiles of the course.
+
+Every chapter notebook has one ``parameters`` cell holding ``profile = "course"``; papermill
+overrides it. The values live here, in one place, so that chapters and tests agree:
+
+``smoke``
+    Seconds per chapter. Used by the test suite and CI: checks that everything runs, not that
+    the science holds (qualitative claims are asserted only under ``course`` and ``full``).
+``course``
+    The default for a reader on a 2-core laptop CPU: a few minutes per chapter, large enough
+    for every claim in the text to hold.
+``full``
+    GPU scale: whole datasets, the papers' population size of 30, more epochs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import torch
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Parameters shared by every chapter.
+
+    Attributes
+    ----------
+    name : str
+        ``"smoke"``, ``"course"`` or ``"full"``.
+    n_train, n_test : int or None
+        Examples drawn (seeded, stratified by class where the data have classes) from the training
+        and test splits; ``None`` means the whole split.
+    epochs : int
+        Training epochs of a dense model.
+    finetune_epochs : int
+        Epochs of fine-tuning after one-shot pruning.
+    batch_size : int
+        Mini-batch size for training.
+    population_size : int
+        Models per compression level (the papers use 30).
+    sparsities : tuple of float
+        Compression levels of the sparsity sweeps, fractions of pruned weights in [0, 1).
+    image_size : int
+        Side length, in pixels, to which face images (UTKFace, CelebA) are resized.
+    device : str
+        ``"cpu"``, or ``"auto"`` for the GPU when one is available.
+    check_claims : bool
+        Whether notebooks assert their qualitative claims (too few examples under ``smoke``).
+    """
+
+    name: str
+    n_train: int | None
+    n_test: int | None
+    epochs: int
+    finetune_epochs: int
+    batch_size: int
+    population_size: int
+    sparsities: tuple[float, ...]
+    image_size: int
+    device: str
+    check_claims: bool
+
+    @property
+    def torch_device(self) -> torch.device:
+        """The device to train on: the GPU under ``device="auto"`` when one is available."""
+        if self.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device(self.device)
+
+    def with_(self, **changes) -> Profile:
+        """A copy with some fields changed (for exercises and experiments)."""
+        return replace(self, **changes)
+
+
+PROFILES: dict[str, Profile] = {
+    "smoke": Profile(
+        name="smoke",
+        n_train=1_000,
+        n_test=500,
+        epochs=1,
+        finetune_epochs=1,
+        batch_size=128,
+        population_size=2,
+        sparsities=(0.5, 0.9),
+        image_size=32,
+        device="cpu",
+        check_claims=False,
+    ),
+    "course": Profile(
+        name="course",
+        n_train=20_000,
+        n_test=10_000,
+        epochs=4,
+        finetune_epochs=1,
+        batch_size=128,
+        population_size=5,
+        sparsities=(0.3, 0.5, 0.7, 0.9, 0.95, 0.99),
+        image_size=32,
+        device="cpu",
+        check_claims=True,
+    ),
+    "full": Profile(
+        name="full",
+        n_train=None,
+        n_test=None,
+        epochs=15,
+        finetune_epochs=3,
+        batch_size=128,
+        population_size=30,
+        sparsities=(0.3, 0.5, 0.7, 0.9, 0.95, 0.99),
+        image_size=64,
+        device="auto",
+        check_claims=True,
+    ),
+}
+
+
+def get_profile(profile: str | Profile) -> Profile:
+    """Return the :class:`Profile` called ``profile`` (a :class:`Profile` is returned as is).
+
+    Raises
+    ------
+    ValueError
+        If ``profile`` is not one of ``"smoke"``, ``"course"``, ``"full"``.
+    """
+    if isinstance(profile, Profile):
+        return profile
+    try:
+        return PROFILES[profile]
+    except (KeyError, TypeError):
+        raise ValueError(f"profile must be one of {sorted(PROFILES)}, got {profile!r}") from None

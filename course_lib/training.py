@@ -1,0 +1,90 @@
+"""Training and evaluation of one model, on tensors already in memory.
+
+The loop indexes a seeded permutation of the whole training tensor (no ``DataLoader``, no
+per-sample collation): with data this small, that is both the simplest and the fastest way.
+The population engine (:mod:`course_lib.population`) builds on the same recipe.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+
+def train_model(model: nn.Module, images: torch.Tensor, targets: torch.Tensor, *, epochs: int,
+                batch_size: int = 128, lr: float = 1e-3, seed: int = 0,
+                device: str | torch.device = "cpu", progress: bool = False,
+                on_step: Callable[[int, nn.Module], None] | None = None,
+                on_epoch_end: Callable[[int, nn.Module], None] | None = None) -> nn.Module:
+    """Train ``model`` with Adam and cross-entropy; return it (trained in place).
+
+    Parameters
+    ----------
+    model : nn.Module
+        Maps ``(B, C, H, W)`` images to ``(B, classes)`` logits. Pruning masks, if any, stay applied.
+    images, targets : torch.Tensor
+        ``(N, C, H, W)`` float images and ``(N,)`` int64 labels.
+    epochs : int
+        Passes over the data; each uses a fresh permutation drawn from ``seed``.
+    on_step : callable, optional
+        Called as ``on_step(step, model)`` after every optimizer step, ``step`` counting from 1
+        across epochs (gradual pruning updates its masks here).
+    on_epoch_end : callable, optional
+        Called as ``on_epoch_end(epoch, model)`` after every epoch (checkpoints for VoG).
+    """
+    if epochs < 0:
+        raise ValueError(f"epochs must be >= 0, got {epochs}")
+    if images.shape[0] != targets.shape[0]:
+        raise ValueError(f"images and targets must have the same length, got {images.shape[0]} and {targets.shape[0]}")
+    device = torch.device(device)
+    model.to(device).train()
+    x, y = images.to(device), targets.to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    generator = torch.Generator().manual_seed(seed)
+    loss_fn = nn.CrossEntropyLoss()
+    step = 0
+    for epoch in tqdm(range(epochs), desc="epochs", disable=not progress, leave=False):
+        order = torch.randperm(len(y), generator=generator).to(device)
+        for start in range(0, len(y), batch_size):
+            batch = order[start:start + batch_size]
+            optimizer.zero_grad(set_to_none=True)
+            loss_fn(model(x[batch]), y[batch]).backward()
+            optimizer.step()
+            step += 1
+            if on_step is not None:
+                on_step(step, model)
+        if on_epoch_end is not None:
+            on_epoch_end(epoch, model)
+    return model.eval()
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, images: torch.Tensor, *, batch_size: int = 2048,
+                   device: str | torch.device | None = None) -> torch.Tensor:
+    """Logits ``(N, classes)`` of ``model`` on ``images`` ``(N, C, H, W)``, on the CPU."""
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    model.to(device).eval()
+    return torch.cat([model(images[i:i + batch_size].to(device)).cpu()
+                      for i in range(0, len(images), batch_size)]) if len(images) else torch.empty(0)
+
+
+def accuracy(preds: torch.Tensor | np.ndarray, targets: torch.Tensor | np.ndarray) -> float:
+    """Share of ``preds == targets`` (both ``(N,)``); ``nan`` for empty inputs."""
+    preds, targets = np.asarray(preds), np.asarray(targets)
+    if preds.shape != targets.shape:
+        raise ValueError(f"preds and targets must have the same shape, got {preds.shape} and {targets.shape}")
+    return float((preds == targets).mean()) if preds.size else float("nan")
+
+
+def per_class_accuracy(preds: torch.Tensor | np.ndarray, targets: torch.Tensor | np.ndarray,
+                       num_classes: int) -> np.ndarray:
+    """Recall of every class: ``(num_classes,)``, ``nan`` for a class absent from ``targets``."""
+    preds, targets = np.asarray(preds), np.asarray(targets)
+    correct = np.bincount(targets, weights=preds == targets, minlength=num_classes)
+    total = np.bincount(targets, minlength=num_classes)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total > 0, correct / np.maximum(total, 1), np.nan)
