@@ -1,0 +1,54 @@
+# The two commands of the course (see README.md):
+#   make book   build the whole executed book into _build/html (profile "course")
+#   make test   unit tests, every chapter under the "smoke" profile, and nbval
+# Both create the virtual environment .venv first if it is missing or out of date.
+
+PYTHON  ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+PROFILE ?= course
+# Keep trained populations and decoded data inside the checkout unless told otherwise.
+export COURSE_CACHE_DIR ?= $(CURDIR)/_build/cache
+
+.PHONY: env book execute test unit smoke nbval lab timings clean
+
+env: $(STAMP)
+
+$(STAMP): requirements.txt constraints.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --no-warn-script-location -r requirements.txt -c constraints.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+## book: execute every chapter under $(PROFILE) with papermill, then build the HTML book
+book: execute
+	$(BIN)/jupyter-book build _build/book-src --path-output . -n -W --keep-going
+	@echo "The book is in _build/html/index.html"
+
+execute: $(STAMP)
+	$(BIN)/python tools/execute.py --profile $(PROFILE) --out _build/book-src
+
+## test: unit tests, smoke execution of every chapter, nbval on the executed notebooks
+test: unit smoke nbval
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest tests
+
+smoke: $(STAMP)
+	$(BIN)/python tools/execute.py --profile smoke --out _build/smoke
+
+nbval: $(STAMP)
+	$(BIN)/python -m pytest --nbval-lax --sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider _build/smoke/chapters
+
+## lab: open the chapters in JupyterLab from the course environment
+lab: $(STAMP)
+	$(BIN)/jupyter lab chapters/
+
+clean:
+	rm -rf _build
+
+## timings: measure every chapter under smoke and course; updates timings.csv (shown in the introduction)
+timings: $(STAMP)
+	$(BIN)/python tools/execute.py --profile smoke --out _build/smoke --record timings.csv
+	$(BIN)/python tools/execute.py --profile course --out _build/book-src --record timings.csv

@@ -1,0 +1,51 @@
+"""Helpers every chapter notebook calls: reproducible set-up and checked claims."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import torch
+
+from .profiles import Profile, get_profile
+
+
+def start(profile: str | Profile, *, seed: int = 0) -> Profile:
+    """Prepare a chapter run and return its :class:`~course_lib.profiles.Profile`.
+
+    Seeds Python, NumPy and PyTorch with ``seed``, turns on PyTorch's deterministic algorithms
+    (the same numbers on every re-execution on the same machine) and sets the plotting theme.
+    """
+    profile = get_profile(profile)
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    import seaborn as sns  # plotting is needed only in notebooks
+
+    sns.set_theme(context="notebook", style="whitegrid")
+    return profile
+
+
+def check_claim(profile: str | Profile, condition: bool, claim: str) -> bool:
+    """Assert that the data support a sentence of the text.
+
+    Under profiles that set ``check_claims`` (``course`` and ``full``) a false ``condition``
+    raises, so that executing the book fails when the numbers stop supporting the prose.
+    Under ``smoke`` (too few examples for the science to hold) it only reports.
+
+    Returns
+    -------
+    bool
+        ``condition``, so the result can be glued or printed.
+
+    Raises
+    ------
+    AssertionError
+        If ``condition`` is false and the profile checks claims.
+    """
+    profile = get_profile(profile)
+    holds = bool(condition)
+    if not holds and profile.check_claims:
+        raise AssertionError(f"The data no longer support the claim: {claim}")
+    return holds

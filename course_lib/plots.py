@@ -1,0 +1,48 @@
+"""Figures shared by the chapters: image galleries and per-class comparisons."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import seaborn as sns
+import torch
+
+
+def show_images(images: torch.Tensor, *, titles: Sequence[str] | None = None, ncols: int = 8,
+                size: float = 1.3) -> plt.Figure:
+    """A gallery of images ``(N, C, H, W)`` in ``[0, 1]`` (grey when ``C == 1``), one title each."""
+    if images.ndim != 4:
+        raise ValueError(f"images must have shape (N, C, H, W), got {tuple(images.shape)}")
+    if titles is not None and len(titles) != len(images):
+        raise ValueError(f"titles must have one entry per image ({len(images)}), got {len(titles)}")
+    n = len(images)
+    nrows = max(1, -(-n // ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows * (1.35 if titles else 1)),
+                             squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i >= n:
+            continue
+        img = images[i].detach().cpu().permute(1, 2, 0).clamp(0, 1).numpy()
+        ax.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray" if img.shape[-1] == 1 else None,
+                  vmin=0, vmax=1)
+        if titles is not None:
+            ax.set_title(titles[i], fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def class_change_barplot(change: pd.Series, *, reference: float, reference_label: str,
+                         ylabel: str = "change in accuracy (percentage points)") -> plt.Axes:
+    """Bars of a per-class change (index: class names), with a dashed line at ``reference``."""
+    order = change.sort_values().index
+    ax = sns.barplot(x=change.index, y=change.values, order=order, hue=change.index, palette="vlag_r",
+                     hue_order=order, legend=False)
+    ax.axhline(reference, color="black", linestyle="--", linewidth=1, label=reference_label)
+    ax.axhline(0, color="grey", linewidth=0.8)
+    ax.set(xlabel="", ylabel=ylabel)
+    ax.tick_params(axis="x", rotation=45)
+    ax.legend(loc="upper left")
+    return ax

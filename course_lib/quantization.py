@@ -1,0 +1,136 @@
+"""Post-training weight quantization written with plain tensor operations.
+
+Schemes
+-------
+``"float32"``
+    The reference: weights unchanged.
+``"float16"``
+    Every weight rounded to the nearest IEEE half-precision number: ``w.half().float()``.
+``"int8-tensor"`` / ``"int8-channel"``
+    Symmetric linear int8 quantization with one scale per weight tensor, or one per output
+    channel (axis 0 of Conv and Linear weights): ``scale = max|w| / 127``,
+    ``q = clamp(round(w / scale), -127, 127)``, ``w_hat = q * scale``. The grid is symmetric
+    around 0 (``-128`` unused, zero point 0), as for TensorFlow Lite's int8 weights, so zero
+    weights -- the pruned ones -- stay exactly zero. Rounding is half-to-even (``torch.round``).
+
+What this is and is not
+-----------------------
+Hooker et al. (2019; version 3 of the paper adds quantization) quantize trained models after
+training with TensorFlow Lite. Here quantization is *simulated* and *weight-only*: Conv and
+Linear weights go through the quantize-dequantize round trip and are stored back in float32,
+so the quantized model runs on any CPU through the same prediction code, and its errors are
+exactly those of the rounded weights. Biases stay float32 (TFLite keeps int32 biases at scale
+``input_scale * weight_scale``, an error far below that of the weights), and activations stay
+float32: unlike TFLite's full-integer quantization there is no activation rounding and no
+calibration data, so the int8 results here isolate, and slightly understate, the effect of a
+full integer pipeline.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .pruning import effective_weights, export_pruned, prunable_parameters, serialized_size
+
+SCHEMES = ("float32", "float16", "int8-tensor", "int8-channel")
+INT8_MAX = 127
+
+
+def _check_scheme(scheme: str) -> None:
+    if scheme not in SCHEMES:
+        raise ValueError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
+
+
+def _along(scale: torch.Tensor, ndim: int, axis: int) -> torch.Tensor:
+    """``scale`` (a scalar or ``(C,)``) reshaped to broadcast along ``axis`` of an ``ndim``-D tensor."""
+    return scale.reshape([-1 if dim == axis % ndim else 1 for dim in range(ndim)])
+
+
+def quantize_tensor_int8(w: torch.Tensor, *, per_channel: bool, axis: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Symmetric int8 quantization of ``w``.
+
+    Parameters
+    ----------
+    w : torch.Tensor
+        Float tensor, e.g. a Conv weight ``(out, in, kh, kw)`` or Linear weight ``(out, in)``.
+    per_channel : bool
+        One scale per slice along ``axis`` (``True``) or one for the whole tensor.
+    axis : int
+        The channel axis (0 = output channels of Conv and Linear weights); ignored per tensor.
+
+    Returns
+    -------
+    q : torch.Tensor
+        ``int8``, shaped like ``w``: ``clamp(round(w / scale), -127, 127)``.
+    scale : torch.Tensor
+        ``float32``: shape ``()`` per tensor, ``(w.shape[axis],)`` per channel;
+        ``max|w| / 127`` over the tensor or channel. An all-zero tensor or channel gets scale
+        0 and ``q = 0`` (the division is guarded), so it dequantizes to exact zeros.
+    """
+    w = w.detach().float()
+    magnitude = w.abs()
+    if per_channel:
+        amax = magnitude.movedim(axis, 0).reshape(w.shape[axis], -1).amax(dim=1)
+    else:
+        amax = magnitude.amax()
+    scale = amax / INT8_MAX
+    divisor = _along(torch.where(scale > 0, scale, 1.0), w.dim(), axis)
+    q = torch.round(w / divisor).clamp(-INT8_MAX, INT8_MAX).to(torch.int8)
+    return q, scale
+
+
+def dequantize(q: torch.Tensor, scale: torch.Tensor, axis: int = 0) -> torch.Tensor:
+    """``q * scale`` in float32, ``scale`` broadcast along ``axis`` (inverse of :func:`quantize_tensor_int8`)."""
+    return q.float() * _along(scale, q.dim(), axis)
+
+
+def _encode(w: torch.Tensor, scheme: str) -> tuple[torch.Tensor, ...]:
+    """The arrays that store ``w`` under ``scheme``: ``(w,)``, ``(w16,)`` or ``(q, scale)``."""
+    if scheme == "float32":
+        return (w,)
+    if scheme == "float16":
+        return (w.half(),)
+    return quantize_tensor_int8(w, per_channel=scheme == "int8-channel")
+
+
+def _decode(parts: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    """Float32 weights back from :func:`_encode`'s arrays."""
+    return parts[0].float() if len(parts) == 1 else dequantize(*parts)
+
+
+def quantize_model(model: nn.Module, scheme: str) -> nn.Module:
+    """A copy of ``model`` whose Conv/Linear weights went through ``scheme``'s round trip.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Dense or pruned (masks are folded in first with :func:`~course_lib.pruning.export_pruned`,
+        and zeros survive quantization). Left untouched.
+    scheme : {"float32", "float16", "int8-tensor", "int8-channel"}
+        See the module docstring. Biases and activations stay float32.
+
+    Returns
+    -------
+    nn.Module
+        Same architecture, float32 weights restricted to the scheme's grid, usable with
+        :func:`~course_lib.training.predict_logits` like any model.
+    """
+    _check_scheme(scheme)
+    quantized = export_pruned(model)
+    with torch.no_grad():
+        for _, module in prunable_parameters(quantized):
+            module.weight.copy_(_decode(_encode(module.weight, scheme)))
+    return quantized
+
+
+def quantized_storage_bytes(model: nn.Module, scheme: str) -> dict[str, int]:
+    """Real storage of the Conv/Linear weights (masks applied) under ``scheme``.
+
+    Measured like :func:`~course_lib.pruning.storage_bytes` (serialized with
+    :func:`torch.save`): returns ``{"bytes": ..., "payload_bytes": ...}``. int8 stores one byte
+    per weight plus float32 scales; ``"float32"`` matches the ``dense`` row of
+    :func:`~course_lib.pruning.storage_bytes`. Biases are left out.
+    """
+    _check_scheme(scheme)
+    return serialized_size({name: _encode(weight.cpu(), scheme) for name, weight in effective_weights(model).items()})

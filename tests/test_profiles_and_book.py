@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from course_lib import book, profiles
+
+
+def test_three_profiles_grow_in_scale():
+    smoke, course, full = (profiles.get_profile(n) for n in ("smoke", "course", "full"))
+    assert smoke.n_train < course.n_train and full.n_train is None
+    assert smoke.population_size < course.population_size < full.population_size == 30
+    assert all(0 <= s < 1 for p in (smoke, course, full) for s in p.sparsities)
+    assert not smoke.check_claims and course.check_claims and full.check_claims
+
+
+def test_unknown_profile_names_the_choices():
+    with pytest.raises(ValueError, match=r"profile must be one of \['course', 'full', 'smoke'\], got 'fast'"):
+        profiles.get_profile("fast")
+
+
+def test_full_profile_uses_the_gpu_when_there_is_one():
+    full = profiles.get_profile("full")
+    assert full.torch_device.type == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert profiles.get_profile("smoke").torch_device == torch.device("cpu")
+
+
+def test_check_claim_raises_only_when_the_profile_checks_claims():
+    assert book.check_claim("smoke", False, "x") is False
+    assert book.check_claim("course", True, "x") is True
+    with pytest.raises(AssertionError, match="The data no longer support the claim: PIE accuracy is low"):
+        book.check_claim("course", False, "PIE accuracy is low")
+
+
+def test_importing_the_package_does_no_heavy_work():
+    code = ("import sys, course_lib; heavy = {'torch', 'pandas', 'torchvision', 'matplotlib'} & set(sys.modules);"
+            "print(sorted(heavy))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from course_lib import models, training
+
+
+def toy_data(n: int = 256):
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(n, 1, 8, 8, generator=g)
+    y = (x[:, 0, :4].mean((1, 2)) > x[:, 0, 4:].mean((1, 2))).long()
+    return x, y
+
+
+def test_same_seed_same_model_bit_for_bit():
+    x, y = toy_data()
+    runs = [training.train_model(models.make_model(in_channels=1, num_classes=2, image_size=8, seed=3), x, y,
+                                 epochs=2, batch_size=32, seed=3) for _ in range(2)]
+    assert torch.equal(training.predict_logits(runs[0], x), training.predict_logits(runs[1], x))
+
+
+def test_training_learns_an_easy_rule():
+    x, y = toy_data(512)
+    model = training.train_model(models.make_model(in_channels=1, num_classes=2, image_size=8, seed=0), x, y,
+                                 epochs=15, batch_size=32, lr=3e-3, seed=0)
+    assert training.accuracy(training.predict_logits(model, x).argmax(1), y) > 0.9
+
+
+def test_hooks_are_called_with_step_and_epoch_counts():
+    x, y = toy_data(100)
+    steps, epochs = [], []
+    training.train_model(models.make_model(in_channels=1, num_classes=2, image_size=8, seed=0), x, y, epochs=2,
+                         batch_size=32, on_step=lambda s, m: steps.append(s), on_epoch_end=lambda e, m: epochs.append(e))
+    assert steps == list(range(1, 9)) and epochs == [0, 1]
+
+
+def test_accuracy_and_per_class_accuracy_exact():
+    preds, targets = np.array([0, 1, 1, 2, 0]), np.array([0, 1, 2, 2, 1])
+    assert training.accuracy(preds, targets) == pytest.approx(0.6)
+    assert np.allclose(training.per_class_accuracy(preds, targets, 4), [1.0, 0.5, 0.5, np.nan], equal_nan=True)
+    with pytest.raises(ValueError, match=r"preds and targets must have the same shape, got \(2,\) and \(3,\)"):
+        training.accuracy(np.zeros(2), np.zeros(3))
+
+
+def test_bad_arguments_name_themselves():
+    x, y = toy_data(10)
+    model = models.make_model(in_channels=1, num_classes=2, image_size=8, seed=0)
+    with pytest.raises(ValueError, match="images and targets must have the same length, got 10 and 9"):
+        training.train_model(model, x, y[:9], epochs=1)
+    with pytest.raises(ValueError, match="epochs must be >= 0, got -1"):
+        training.train_model(model, x, y, epochs=-1)
+    with pytest.raises(ValueError, match="image_size must be divisible by 4, got 10"):
+        models.SmallCNN(1, 2, 10)

@@ -1,0 +1,95 @@
+"""Stage the book sources and execute every chapter notebook with papermill.
+
+    python tools/execute.py --profile course --out _build/book-src
+
+copies the book (``_config.yml``, ``_toc.yml``, ``references.bib``, ``intro.md``,
+``timings.csv`` and ``chapters/``) into ``--out`` and executes each notebook there in place, with
+``profile`` injected into its ``parameters`` cell. The sources in ``chapters/`` are never
+modified. With ``--record timings.csv`` the seconds each chapter took replace that profile's
+rows in the table the introduction shows (``make timings``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import platform
+import shutil
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import papermill as pm
+
+ROOT = Path(__file__).resolve().parent.parent
+BOOK_FILES = ("_config.yml", "_toc.yml", "references.bib", "intro.md", "timings.csv")
+FIELDS = ("chapter", "profile", "seconds", "machine", "date")
+BOOK_DIRS = ("chapters",)
+
+
+def stage(out: Path) -> list[Path]:
+    """Copy the book sources into ``out`` (replacing it); return the staged notebooks."""
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    for name in BOOK_FILES:
+        shutil.copy2(ROOT / name, out / name)
+    for name in BOOK_DIRS:
+        shutil.copytree(ROOT / name, out / name, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+    return sorted(out.glob("chapters/**/*.ipynb"))
+
+
+def execute(notebook: Path, profile: str) -> float:
+    """Execute ``notebook`` in place under ``profile``; return the wall time in seconds."""
+    start = time.perf_counter()
+    pm.execute_notebook(notebook, notebook, parameters={"profile": profile}, cwd=notebook.parent,
+                        kernel_name="python3", progress_bar=False, log_output=False)
+    return time.perf_counter() - start
+
+
+def machine() -> str:
+    """A short description of this machine: CPU cores, and the GPU if torch sees one."""
+    import torch
+
+    gpu = f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""
+    return f"{platform.machine()} CPU, {os.cpu_count()} cores{gpu}"
+
+
+def record(path: Path, rows: list[dict]) -> None:
+    """Replace the rows of the profile(s) in ``rows`` in the CSV table at ``path``."""
+    profiles = {row["profile"] for row in rows}
+    kept = []
+    if path.exists():
+        with open(path, newline="") as fh:
+            kept = [row for row in csv.DictReader(fh) if row["profile"] not in profiles]
+    order = {"smoke": 0, "course": 1, "full": 2}
+    merged = sorted(kept + rows, key=lambda r: (r["chapter"], order[r["profile"]]))
+    with open(path, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=FIELDS)
+        writer.writeheader()
+        writer.writerows(merged)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--profile", choices=("smoke", "course", "full"), required=True)
+    parser.add_argument("--out", type=Path, required=True, help="folder for the staged, executed book")
+    parser.add_argument("--record", type=Path, help="CSV table of timings to update with this run")
+    args = parser.parse_args(argv)
+    notebooks = stage(args.out.resolve())
+    rows, today, where = [], date.today().isoformat(), machine()
+    for nb in notebooks:
+        print(f"[{args.profile}] executing {nb.relative_to(args.out.resolve())} ...", flush=True)
+        seconds = execute(nb, args.profile)
+        print(f"[{args.profile}]   done in {seconds:.1f} s", flush=True)
+        rows.append({"chapter": nb.stem, "profile": args.profile, "seconds": f"{seconds:.0f}",
+                     "machine": where, "date": today})
+    if args.record:
+        record(args.record, rows)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
