@@ -111,14 +111,18 @@ def _cifar10_classes(path: Path) -> tuple[str, ...]:
 def _cifar10_batch(path: Path, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
     """Images ``(n, 3, 32, 32)`` ``uint8`` and labels ``(n,)`` of one batch file, checked."""
     batch = _unpickle(path)
-    data, labels = batch.get("data"), np.asarray(batch.get("labels", []), dtype=np.int64)
+    data = batch.get("data")
+    try:
+        labels = np.asarray(batch.get("labels", []), dtype=np.int64).reshape(-1)
+    except (TypeError, ValueError):
+        raise DataCorruptedError(f"CIFAR-10 file {path}: 'labels' must be a list of class indices") from None
     if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
         raise DataCorruptedError(f"CIFAR-10 file {path}: 'data' must be uint8 of shape (n, 3072), got "
                                  f"{getattr(data, 'dtype', type(data).__name__)} {getattr(data, 'shape', '')}")
     if labels.shape != (len(data),) or (len(labels) and not 0 <= labels.min() <= labels.max() < n_classes):
+        span = f" in [{labels.min()}, {labels.max()}]" if len(labels) else ""
         raise DataCorruptedError(f"CIFAR-10 file {path}: 'labels' must hold {len(data)} class indices "
-                                 f"in [0, {n_classes}), got {labels.shape[0]} in "
-                                 f"[{labels.min(initial=0)}, {labels.max(initial=0)}]")
+                                 f"in [0, {n_classes}), got {len(labels)}{span}")
     return data.reshape(-1, 3, 32, 32), labels
 
 

@@ -107,9 +107,8 @@ def _decode_one(data: bytes, image_size: int) -> np.ndarray:
     width, height = image.size
     side = min(width, height)
     left, top = (width - side) // 2, (height - side) // 2
-    resized = image.resize((image_size, image_size), Image.Resampling.BILINEAR,
-                           box=(left, top, left + side, top + side))
-    return np.asarray(resized, dtype=np.uint8)
+    square = image.crop((left, top, left + side, top + side))  # crop first: no filter taps outside it
+    return np.asarray(square.resize((image_size, image_size), Image.Resampling.BILINEAR), dtype=np.uint8)
 
 
 def decode_jpegs(sources: Sequence[bytes | Path], names: Sequence[str], image_size: int, *,
@@ -221,6 +220,8 @@ def _read_archive(path: Path) -> dict[str, tuple[str, bytes]]:
                 name = PurePosixPath(member.name).name
                 if member.isfile() and _is_image_name(name):
                     members.append((name, member.name, tar.extractfile(member).read()))
+            while tar.fileobj.read(1 << 20):  # read on past the end-of-archive blocks: checks gzip's CRC
+                pass
     except (tarfile.TarError, EOFError, zlib.error, OSError) as err:
         raise DataCorruptedError(f"UTKFace archive {path} is truncated or damaged ({err}); delete it and "
                                  f"download {ARCHIVE} again from {HOMEPAGE}") from None
