@@ -20,8 +20,9 @@ import pandas as pd
 import torch
 
 from .. import cache
-from ..config import DATA_DIR_ENV, DataCorruptedError, DataNotFoundError, data_dir
+from ..config import DATA_DIR_ENV, DataCorruptedError, DataNotFoundError
 from .dataset import ImageDataset, concat, from_uint8
+from .images import resolve_root
 
 CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
            "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
@@ -107,7 +108,7 @@ def load_fashion_mnist(*, split: str = "train", seed: int = 0, root: str | Path 
         Fetch the files through torchvision when they are missing.
     """
     del seed  # the official split is fixed
-    root = Path(root).expanduser().resolve() if root is not None else data_dir()
+    root = resolve_root(root)
     paths = _locate(root, download)
     parts = []
     for part in (("train", "test") if split == "all" else (split,)):

@@ -45,7 +45,7 @@ import torch
 from .. import cache
 from ..config import DataCorruptedError
 from .dataset import ImageDataset, check_split, concat, from_uint8
-from .utkface import check_image_size, decode_jpegs, not_found_error, resolve_root
+from .images import check_image_size, decode_jpegs, not_found_error, resolve_root
 
 # ----------------------------------------------------------------------------------------------
 # Shared
