@@ -37,6 +37,8 @@ class Profile:
         Epochs of fine-tuning after one-shot pruning.
     batch_size : int
         Mini-batch size for training.
+    lr : float
+        Learning rate of Adam.
     population_size : int
         Models per compression level (the papers use 30).
     sparsities : tuple of float
@@ -55,6 +57,7 @@ class Profile:
     epochs: int
     finetune_epochs: int
     batch_size: int
+    lr: float
     population_size: int
     sparsities: tuple[float, ...]
     image_size: int
@@ -81,6 +84,7 @@ PROFILES: dict[str, Profile] = {
         epochs=1,
         finetune_epochs=1,
         batch_size=128,
+        lr=3e-3,
         population_size=2,
         sparsities=(0.5, 0.9),
         image_size=32,
@@ -91,9 +95,10 @@ PROFILES: dict[str, Profile] = {
         name="course",
         n_train=20_000,
         n_test=10_000,
-        epochs=4,
+        epochs=8,
         finetune_epochs=1,
         batch_size=128,
+        lr=3e-3,
         population_size=5,
         sparsities=(0.3, 0.5, 0.7, 0.9, 0.95, 0.99),
         image_size=32,
@@ -107,6 +112,7 @@ PROFILES: dict[str, Profile] = {
         epochs=15,
         finetune_epochs=3,
         batch_size=128,
+        lr=3e-3,
         population_size=30,
         sparsities=(0.3, 0.5, 0.7, 0.9, 0.95, 0.99),
         image_size=64,

@@ -13,9 +13,6 @@ release), ``gender`` 0 male or 1 female, ``race`` 0 White, 1 Black, 2 Asian, 3 I
 which leaves 23,704 faces. Two names are slightly damaged after the race field (a stray space,
 a missing dot) and are kept: only the leading ``age_gender_race_`` fields are parsed.
 
-This module also holds the helpers the other face loaders share (:func:`resolve_root`,
-:func:`check_image_size`, :func:`not_found_error`, :func:`decode_jpegs`).
-
 References
 ----------
 Z. Zhang, Y. Song and H. Qi. *Age Progression/Regression by Conditional Adversarial
