@@ -117,6 +117,11 @@ def cached(namespace: str, config: Mapping[str, Any], build: Callable[[], T], *,
     """Return the cached result of ``build()`` for ``config``, building and storing it if needed.
 
     A damaged entry is reported with a :class:`CacheRebuildWarning`, then rebuilt and replaced.
+
+    Returns
+    -------
+    object
+        What ``build()`` returned, now or when the entry was stored.
     """
     path = entry_path(namespace, config, root=root)
     if path.exists():

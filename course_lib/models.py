@@ -11,6 +11,9 @@ from torch import nn
 class SmallCNN(nn.Module):
     """Conv-ReLU-MaxPool blocks, then a hidden fully connected layer and a linear classifier.
 
+    Input ``(N, in_channels, image_size, image_size)``, output logits ``(N, num_classes)``.
+    The last layer is called ``classifier`` so that pruning can include or exclude it by name.
+
     Parameters
     ----------
     in_channels : int
@@ -23,9 +26,6 @@ class SmallCNN(nn.Module):
         Output channels of each 3x3 convolution block (each halves the resolution).
     hidden : int
         Width of the hidden fully connected layer.
-
-    Input ``(N, in_channels, image_size, image_size)``, output logits ``(N, num_classes)``.
-    The last layer is called ``classifier`` so that pruning can include or exclude it by name.
     """
 
     def __init__(self, in_channels: int, num_classes: int, image_size: int,

@@ -28,9 +28,11 @@ class Profile:
     ----------
     name : str
         ``"smoke"``, ``"course"`` or ``"full"``.
-    n_train, n_test : int or None
+    n_train : int or None
         Examples drawn (seeded, stratified by class where the data have classes) from the training
-        and test splits; ``None`` means the whole split.
+        split; ``None`` means the whole split.
+    n_test : int or None
+        The same for the test split.
     epochs : int
         Training epochs of a dense model.
     finetune_epochs : int
@@ -66,7 +68,7 @@ class Profile:
 
     @property
     def torch_device(self) -> torch.device:
-        """The device to train on: the GPU under ``device="auto"`` when one is available."""
+        """The device to train on, the GPU under ``device="auto"`` when one is available."""
         if self.device == "auto":
             return torch.device("cuda" if torch.cuda.is_available() else "cpu")
         return torch.device(self.device)

@@ -328,8 +328,8 @@ class GradualPruning:
 
     Attributes
     ----------
-    history : list of (int, float)
-        ``(step, target sparsity)`` of every mask update performed so far.
+    history : list of tuple
+        ``(step, target sparsity)``, an ``(int, float)`` pair, of every mask update performed so far.
     """
 
     def __init__(self, final_sparsity: float, begin_step: int, end_step: int, *, frequency: int | None = None,

@@ -34,7 +34,9 @@ from torch import nn
 from .pruning import effective_weights, export_pruned, prunable_parameters, serialized_size
 
 SCHEMES = ("float32", "float16", "int8-tensor", "int8-channel")
+"""The quantization schemes, described above, from the reference to the coarsest."""
 INT8_MAX = 127
+"""Largest magnitude of the symmetric int8 grid (``-128`` is never used)."""
 
 
 def _check_scheme(scheme: str) -> None:

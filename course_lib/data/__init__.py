@@ -29,6 +29,7 @@ _LOADERS = {
 }
 
 DATASETS = tuple(_LOADERS)
+"""Names :func:`load` accepts, in the order of the table above."""
 
 __all__ = ["DATASETS", "SPLITS", "ImageDataset", "concat", "load"]
 

@@ -10,6 +10,7 @@ import pandas as pd
 import torch
 
 SPLITS = ("train", "test", "all")
+"""The splits every loader accepts; ``"all"`` is every example, train then test."""
 
 
 def check_split(split: str) -> str:

@@ -94,7 +94,7 @@ def _decode(paths: tuple[Path, Path], split: str) -> dict:
 
 def load_fashion_mnist(*, split: str = "train", seed: int = 0, root: str | Path | None = None,
                        download: bool = True) -> ImageDataset:
-    """Fashion-MNIST as an :class:`ImageDataset` of shape ``(N, 1, 28, 28)``.
+    """Fashion-MNIST as an :class:`~course_lib.data.ImageDataset` of shape ``(N, 1, 28, 28)``.
 
     Parameters
     ----------

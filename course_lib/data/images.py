@@ -35,7 +35,7 @@ def check_image_size(image_size: int, *, native: int) -> int:
 
 
 def not_found_error(dataset: str, root: Path, expected: str, how_to_get: str) -> DataNotFoundError:
-    """A :class:`DataNotFoundError` naming ``dataset``, the folder searched, the data setting and its value.
+    """A :class:`.DataNotFoundError` naming ``dataset``, the folder searched, the data setting and its value.
 
     The message reads ``"<dataset> not found in <root>: expected <expected>. Set COURSE_DATA_DIR
     (currently <value>) to the folder that holds them, or pass root=. <how_to_get>"``.

@@ -160,7 +160,7 @@ def _decode_cifar10(folder: Path, part: str) -> dict:
 
 def load_cifar10(*, split: str = "train", seed: int = 0, root: str | Path | None = None,
                  download: bool = False) -> ImageDataset:
-    """CIFAR-10 as an :class:`ImageDataset` of shape ``(N, 3, 32, 32)``.
+    """CIFAR-10 as an :class:`~course_lib.data.ImageDataset` of shape ``(N, 3, 32, 32)``.
 
     Parameters
     ----------
@@ -309,7 +309,7 @@ def _decode_celeba(folder: Path, part: str, image_size: int) -> dict:
 
 def load_celeba(*, split: str = "train", seed: int = 0, image_size: int = 64,
                 root: str | Path | None = None, download: bool = False) -> ImageDataset:
-    """CelebA aligned faces, target ``Blond_Hair``, as an :class:`ImageDataset`.
+    """CelebA aligned faces, target ``Blond_Hair``, as an :class:`~course_lib.data.ImageDataset`.
 
     Parameters
     ----------
@@ -323,7 +323,7 @@ def load_celeba(*, split: str = "train", seed: int = 0, image_size: int = 64,
     image_size : int
         Side of the square images returned, from 8 to 178. The aligned images are 178 wide
         and 218 high: the centered 178x178 square (rows 20 to 197) is kept, then resized
-        with antialiasing (see :func:`~course_lib.data.utkface.decode_jpegs`).
+        with antialiasing (see :func:`~course_lib.data.images.decode_jpegs`).
     root : path, optional
         Data folder holding ``celeba/``; default ``$COURSE_DATA_DIR``.
     download : bool

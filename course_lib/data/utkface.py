@@ -172,7 +172,7 @@ def _check_test_fraction(test_fraction: float) -> float:
 
 def load_utkface(*, split: str = "train", seed: int = 0, image_size: int = 32,
                  root: str | Path | None = None, test_fraction: float = 0.2) -> ImageDataset:
-    """UTKFace faces for gender classification, as an :class:`ImageDataset`.
+    """UTKFace faces for gender classification, as an :class:`~course_lib.data.ImageDataset`.
 
     The task is binary gender classification: ``targets`` are 0 for ``"male"`` and 1 for
     ``"female"``. The race and age columns are there to measure who pays for compression.
@@ -187,7 +187,8 @@ def load_utkface(*, split: str = "train", seed: int = 0, image_size: int = 32,
         Seed of the train/test split (unused for ``"all"``).
     image_size : int
         Side, in pixels, of the square images returned, from 8 to 200 (the native side).
-        Resized from 200x200 with PIL's antialiased bilinear filter (see :func:`decode_jpegs`).
+        Resized from 200x200 with PIL's antialiased bilinear filter (see
+        :func:`~course_lib.data.images.decode_jpegs`).
     root : path, optional
         Data folder; default ``$COURSE_DATA_DIR``. Holds ``UTKFace/`` (used when present) or
         ``UTKFace.tar.gz``.
