@@ -49,3 +49,23 @@ def check_claim(profile: str | Profile, condition: bool, claim: str) -> bool:
     if not holds and profile.check_claims:
         raise AssertionError(f"The data no longer support the claim: {claim}")
     return holds
+
+
+def glue(name: str, value: object, fmt: str = "") -> str:
+    """Glue ``value``, formatted with ``fmt``, for the prose to cite as ``{glue:md}`name```.
+
+    The value is glued as Markdown text, so that numbers and names appear in sentences as
+    written (``89.4``, ``Shirt``) rather than as Python literals (``'89.4'``). Nothing is
+    displayed in the notebook itself.
+
+    Returns
+    -------
+    str
+        The formatted text, e.g. for a print statement or an assertion message.
+    """
+    from IPython.display import Markdown
+    from myst_nb import glue as myst_glue
+
+    text = format(value, fmt)
+    myst_glue(name, Markdown(text), display=False)
+    return text

@@ -21,6 +21,7 @@ import time
 from datetime import date
 from pathlib import Path
 
+import nbformat
 import papermill as pm
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,11 +43,22 @@ def stage(out: Path) -> list[Path]:
 
 
 def execute(notebook: Path, profile: str) -> float:
-    """Execute ``notebook`` in place under ``profile``; return the wall time in seconds."""
+    """Execute ``notebook`` in place under ``profile``; return the wall time in seconds.
+
+    The page then shows papermill's injected cell (the profile actually used) and hides the
+    source's default ``parameters`` cell.
+    """
     start = time.perf_counter()
     pm.execute_notebook(notebook, notebook, parameters={"profile": profile}, cwd=notebook.parent,
                         kernel_name="python3", progress_bar=False, log_output=False)
-    return time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    nb = nbformat.read(notebook, as_version=4)
+    for cell in nb.cells:
+        tags = cell.metadata.setdefault("tags", [])
+        if "parameters" in tags and "remove-cell" not in tags:
+            tags.append("remove-cell")
+    nbformat.write(nb, notebook)
+    return seconds
 
 
 def machine() -> str:
