@@ -5,8 +5,9 @@
 copies the book (``_config.yml``, ``_toc.yml``, ``references.bib``, ``intro.md``,
 ``timings.csv`` and ``chapters/``) into ``--out`` and executes each notebook there in place, with
 ``profile`` injected into its ``parameters`` cell. The sources in ``chapters/`` are never
-modified. With ``--record timings.csv`` the seconds each chapter took replace that profile's
-rows in the table the introduction shows (``make timings``).
+modified. With ``--record timings.csv`` the seconds each chapter took replace its
+rows in the table the introduction shows (``make timings``). Positional arguments restrict the
+run to some chapters (e.g. ``01_top1_hides_what_pruning_breaks``).
 """
 
 from __future__ import annotations
@@ -70,12 +71,12 @@ def machine() -> str:
 
 
 def record(path: Path, rows: list[dict]) -> None:
-    """Replace the rows of the profile(s) in ``rows`` in the CSV table at ``path``."""
-    profiles = {row["profile"] for row in rows}
+    """Replace the rows of the (chapter, profile) pairs in ``rows`` in the CSV table at ``path``."""
+    measured = {(row["chapter"], row["profile"]) for row in rows}
     kept = []
     if path.exists():
         with open(path, newline="") as fh:
-            kept = [row for row in csv.DictReader(fh) if row["profile"] not in profiles]
+            kept = [row for row in csv.DictReader(fh) if (row["chapter"], row["profile"]) not in measured]
     order = {"smoke": 0, "course": 1, "full": 2}
     merged = sorted(kept + rows, key=lambda r: (r["chapter"], order[r["profile"]]))
     with open(path, "w", newline="") as fh:
@@ -89,8 +90,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", choices=("smoke", "course", "full"), required=True)
     parser.add_argument("--out", type=Path, required=True, help="folder for the staged, executed book")
     parser.add_argument("--record", type=Path, help="CSV table of timings to update with this run")
+    parser.add_argument("chapters", nargs="*", help="execute only these chapters (notebook names without .ipynb)")
     args = parser.parse_args(argv)
     notebooks = stage(args.out.resolve())
+    if args.chapters:
+        unknown = set(args.chapters) - {nb.stem for nb in notebooks}
+        if unknown:
+            parser.error(f"unknown chapters: {sorted(unknown)}; choose from {[nb.stem for nb in notebooks]}")
+        notebooks = [nb for nb in notebooks if nb.stem in args.chapters]
     rows, today, where = [], date.today().isoformat(), machine()
     for nb in notebooks:
         print(f"[{args.profile}] executing {nb.relative_to(args.out.resolve())} ...", flush=True)
