@@ -102,15 +102,9 @@ class PruningSchedule:
 
     def gradual_pruning(self, final_sparsity: float, steps: int) -> pruning.GradualPruning:
         """The :class:`~course_lib.pruning.GradualPruning` schedule over ``steps`` training steps."""
-        if not 0.0 <= self.begin_fraction < self.end_fraction <= 1.0:
-            raise ValueError("begin_fraction and end_fraction must satisfy 0 <= begin_fraction < end_fraction <= 1, "
-                             f"got {self.begin_fraction!r} and {self.end_fraction!r}")
-        begin_step, end_step = round(self.begin_fraction * steps), round(self.end_fraction * steps)
-        if end_step <= begin_step:
-            raise ValueError(f"{steps} training steps are too few for a pruning window between "
-                             f"begin_fraction={self.begin_fraction!r} and end_fraction={self.end_fraction!r}")
-        return pruning.GradualPruning(final_sparsity, begin_step, end_step, frequency=self.frequency,
-                                      scope=self.scope, include_classifier=self.include_classifier)
+        return pruning.gradual_schedule(final_sparsity, steps, begin_fraction=self.begin_fraction,
+                                        end_fraction=self.end_fraction, frequency=self.frequency,
+                                        scope=self.scope, include_classifier=self.include_classifier)
 
 
 @dataclass(frozen=True)

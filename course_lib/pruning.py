@@ -360,6 +360,31 @@ class GradualPruning:
             self.history.append((step, target))
 
 
+def gradual_schedule(final_sparsity: float, steps: int, *, begin_fraction: float, end_fraction: float,
+                     frequency: int | None = None, scope: str = "global",
+                     include_classifier: bool = True) -> GradualPruning:
+    """The :class:`GradualPruning` schedule that prunes between two fractions of ``steps`` training steps.
+
+    Pruning starts at step ``round(begin_fraction * steps)`` and reaches ``final_sparsity`` at
+    step ``round(end_fraction * steps)``.
+
+    Raises
+    ------
+    ValueError
+        If the fractions do not satisfy ``0 <= begin_fraction < end_fraction <= 1``, or if
+        ``steps`` is too small for the window to hold at least one step.
+    """
+    if not 0.0 <= begin_fraction < end_fraction <= 1.0:
+        raise ValueError("begin_fraction and end_fraction must satisfy 0 <= begin_fraction < end_fraction <= 1, "
+                         f"got {begin_fraction!r} and {end_fraction!r}")
+    begin_step, end_step = round(begin_fraction * steps), round(end_fraction * steps)
+    if end_step <= begin_step:
+        raise ValueError(f"{steps} training steps are too few for a pruning window between "
+                         f"begin_fraction={begin_fraction!r} and end_fraction={end_fraction!r}")
+    return GradualPruning(final_sparsity, begin_step, end_step, frequency=frequency, scope=scope,
+                          include_classifier=include_classifier)
+
+
 def train_gradually_pruned(model: nn.Module, images: torch.Tensor, targets: torch.Tensor, *,
                            final_sparsity: float, epochs: int, batch_size: int, seed: int,
                            begin_fraction: float = 0.2, end_fraction: float = 0.8, frequency: int | None = None,
@@ -387,16 +412,9 @@ def train_gradually_pruned(model: nn.Module, images: torch.Tensor, targets: torc
     **train_kwargs
         Further arguments of :func:`~course_lib.training.train_model` (``lr``, ``device``...).
     """
-    if not 0.0 <= begin_fraction < end_fraction <= 1.0:
-        raise ValueError("begin_fraction and end_fraction must satisfy 0 <= begin_fraction < end_fraction <= 1, "
-                         f"got {begin_fraction!r} and {end_fraction!r}")
     steps = epochs * math.ceil(len(targets) / batch_size)
-    begin_step, end_step = round(begin_fraction * steps), round(end_fraction * steps)
-    if end_step <= begin_step:
-        raise ValueError(f"{steps} training steps are too few for a pruning window between "
-                         f"begin_fraction={begin_fraction!r} and end_fraction={end_fraction!r}")
-    schedule = GradualPruning(final_sparsity, begin_step, end_step, frequency=frequency, scope=scope,
-                              include_classifier=include_classifier)
+    schedule = gradual_schedule(final_sparsity, steps, begin_fraction=begin_fraction, end_fraction=end_fraction,
+                                frequency=frequency, scope=scope, include_classifier=include_classifier)
     return train_model(model, images, targets, epochs=epochs, batch_size=batch_size, seed=seed,
                        on_step=schedule, **train_kwargs)
 

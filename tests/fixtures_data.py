@@ -7,6 +7,7 @@ image came from and that channels, crops and order survived.
 from __future__ import annotations
 
 import io
+import re
 import os
 import pickle
 import tarfile
@@ -16,6 +17,17 @@ import numpy as np
 from PIL import Image
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def truncated_message(what: str, advice: str) -> str:
+    """Regex of a loader's whole message for a truncated file: ``"<what> is truncated or damaged (<reason>); <advice>"``."""
+    return "^" + re.escape(f"{what} is truncated or damaged (") + r".+" + re.escape(f"); {advice}") + "$"
+
+
+def truncate(path: Path, keep: float) -> None:
+    """Cut ``path`` to the first ``keep`` share of its bytes."""
+    raw = path.read_bytes()
+    path.write_bytes(raw[: int(len(raw) * keep)])
 
 
 def real_data_dir() -> Path | None:
