@@ -1,0 +1,250 @@
+"""Pruning Identified Exemplars (PIE), and Compression Identified Exemplars (CIE).
+
+Definitions follow Hooker et al., "What do compressed deep neural networks forget?"
+(arXiv:1911.05248, v3, which adds quantization). A population of ``K`` models is trained per
+compression level (:mod:`course_lib.population`); its *modal label* for an example is the
+label most of its members predict. An example is a **PIE** at a sparsity level when the modal
+label of the pruned population differs from the modal label of the dense population; the same
+test with a quantized population gives a **CIE**. The true label plays no part: a PIE is an
+example on which compression changes the population's answer, right or wrong.
+
+One mask per compression level: PIEs at 90% and at 99% sparsity are different sets and are
+never pooled.
+
+Conventions
+-----------
+* Ties in the modal label go to the **smallest** class index (``np.argmax`` over the label
+  counts). The paper's code took the largest; with an even population size ties are possible,
+  so the two conventions can disagree on a handful of examples.
+* Accuracies are computed per member and then summarised over the population (mean and
+  standard deviation across members), as the paper reports them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+import torch
+
+ArrayLike = np.ndarray | torch.Tensor
+
+
+def _labels(preds: ArrayLike, name: str) -> np.ndarray:
+    """``preds`` as an int64 array of shape ``(K, N)``, validated."""
+    preds = np.asarray(preds)
+    if preds.ndim != 2 or preds.shape[0] == 0:
+        raise ValueError(f"{name} must have shape (K, N) with K >= 1 models, got {preds.shape}")
+    if not np.issubdtype(preds.dtype, np.integer):
+        raise ValueError(f"{name} must hold integer class labels, got dtype {preds.dtype}")
+    if preds.size and preds.min() < 0:
+        raise ValueError(f"{name} must hold class labels >= 0, got {preds.min()}")
+    return preds.astype(np.int64, copy=False)
+
+
+def _targets(targets: ArrayLike, n: int) -> np.ndarray:
+    targets = np.asarray(targets)
+    if targets.shape != (n,):
+        raise ValueError(f"targets must have shape ({n},), one label per example, got {targets.shape}")
+    return targets
+
+
+def _mask(mask: ArrayLike, n: int) -> np.ndarray:
+    mask = np.asarray(mask)
+    if mask.shape != (n,) or mask.dtype != bool:
+        raise ValueError(f"mask must be a boolean array of shape ({n},), got {mask.dtype} {mask.shape}")
+    return mask
+
+
+def modal_labels(preds: ArrayLike) -> np.ndarray:
+    """The most frequent label of every example across a population.
+
+    Parameters
+    ----------
+    preds : array-like of int, shape (K, N)
+        Predicted labels of ``K`` models on ``N`` examples.
+
+    Returns
+    -------
+    numpy.ndarray of int64, shape (N,)
+        The modal label; a tie between labels goes to the smallest class index (the paper's
+        code took the largest).
+
+    Examples
+    --------
+    >>> modal_labels([[0, 1, 2], [1, 1, 0], [1, 2, 0], [0, 2, 2]]).tolist()
+    [0, 1, 0]
+    """
+    preds = _labels(preds, "preds")
+    k, n = preds.shape
+    num_labels = int(preds.max()) + 1 if preds.size else 1
+    counts = np.zeros((n, num_labels), dtype=np.int64)
+    np.add.at(counts, (np.broadcast_to(np.arange(n), (k, n)), preds), 1)
+    return counts.argmax(axis=1)
+
+
+def pie_mask(baseline_preds: ArrayLike, compressed_preds: ArrayLike) -> np.ndarray:
+    """Which examples are PIEs (CIEs) of one compressed population against the dense one.
+
+    Parameters
+    ----------
+    baseline_preds : array-like of int, shape (K, N)
+        Labels predicted by the dense population.
+    compressed_preds : array-like of int, shape (K', N)
+        Labels predicted by the population at one compression level (``K'`` may differ from ``K``).
+
+    Returns
+    -------
+    numpy.ndarray of bool, shape (N,)
+        ``modal_labels(compressed_preds) != modal_labels(baseline_preds)``; the true label plays
+        no part.
+    """
+    base, comp = _labels(baseline_preds, "baseline_preds"), _labels(compressed_preds, "compressed_preds")
+    if base.shape[1] != comp.shape[1]:
+        raise ValueError("baseline_preds and compressed_preds must cover the same examples, "
+                         f"got N={base.shape[1]} and N={comp.shape[1]}")
+    return modal_labels(base) != modal_labels(comp)
+
+
+def pie_masks(baseline_preds: ArrayLike, compressed_preds: Mapping[object, ArrayLike]) -> pd.DataFrame:
+    """One PIE mask per compression level, as the columns of a boolean DataFrame.
+
+    Parameters
+    ----------
+    baseline_preds : array-like of int, shape (K, N)
+        Labels predicted by the dense population.
+    compressed_preds : mapping of level to array-like of int, shape (K', N)
+        Labels predicted by each compressed population.
+
+    Returns
+    -------
+    pandas.DataFrame of bool, shape (N, levels)
+        Column ``level`` is :func:`pie_mask` of that level; levels are never pooled.
+    """
+    return pd.DataFrame({level: pie_mask(baseline_preds, preds) for level, preds in compressed_preds.items()})
+
+
+def subset_accuracies(preds: Mapping[object, ArrayLike], targets: ArrayLike, mask: ArrayLike) -> pd.DataFrame:
+    """Top-1 accuracy of every population on the PIEs, the other examples, and all of them.
+
+    Parameters
+    ----------
+    preds : mapping of population name to array-like of int, shape (K, N)
+        E.g. ``{"dense": ..., "pruned 90%": ...}``.
+    targets : array-like of int, shape (N,)
+        True labels.
+    mask : array-like of bool, shape (N,)
+        The PIE mask (:func:`pie_mask`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``(population, subset)`` with subsets ``"PIE"``, ``"non-PIE"``, ``"all"``; columns
+        ``n`` (examples in the subset), ``mean`` and ``sd`` (over members; ``sd`` is NaN for a
+        population of one) of the members' accuracies, in ``[0, 1]``. An empty subset has
+        ``mean`` NaN.
+    """
+    rows = []
+    for name, population_preds in preds.items():
+        labels = _labels(population_preds, f"preds[{name!r}]")
+        y = _targets(targets, labels.shape[1])
+        pie = _mask(mask, labels.shape[1])
+        correct = labels == y
+        for subset, keep in (("PIE", pie), ("non-PIE", ~pie), ("all", np.ones_like(pie))):
+            member_acc = correct[:, keep].mean(axis=1) if keep.any() else np.full(len(labels), np.nan)
+            rows.append({"population": name, "subset": subset, "n": int(keep.sum()),
+                         "mean": float(np.mean(member_acc)),
+                         "sd": float(np.std(member_acc, ddof=1)) if len(labels) > 1 else float("nan")})
+    return pd.DataFrame(rows).set_index(["population", "subset"])
+
+
+def without_pies(preds: Mapping[object, ArrayLike], targets: ArrayLike,
+                 masks: pd.DataFrame | Mapping[object, ArrayLike]) -> pd.DataFrame:
+    """The effect of removing each level's PIEs from the test set, for every population.
+
+    Parameters
+    ----------
+    preds : mapping of population name to array-like of int, shape (K, N)
+        Predicted labels of the populations to evaluate.
+    targets : array-like of int, shape (N,)
+        True labels.
+    masks : DataFrame or mapping of level to array-like of bool, shape (N,)
+        PIE masks, e.g. :func:`pie_masks`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (population, level): ``removed`` (PIEs of that level), ``all`` (mean member
+        accuracy on the whole test set), ``without PIEs`` (on the test set less those PIEs) and
+        ``gain`` (the difference), accuracies in ``[0, 1]``.
+    """
+    rows = []
+    for level, mask in masks.items():
+        acc = subset_accuracies(preds, targets, np.asarray(mask))["mean"].unstack("subset")
+        for name in preds:
+            rows.append({"population": name, "level": level, "removed": int(np.sum(mask)),
+                         "all": acc.loc[name, "all"], "without PIEs": acc.loc[name, "non-PIE"]})
+    out = pd.DataFrame(rows).set_index(["population", "level"])
+    out["gain"] = out["without PIEs"] - out["all"]
+    return out
+
+
+def _flags(attributes: pd.DataFrame, n: int) -> pd.DataFrame:
+    """Boolean columns: boolean attributes as they are, other columns one-hot (``column=value``)."""
+    if not isinstance(attributes, pd.DataFrame) or len(attributes) != n:
+        raise ValueError(f"attributes must be a DataFrame with one row per example ({n}), "
+                         f"got {type(attributes).__name__} of length {len(attributes)}")
+    flags = {}
+    for column in attributes.columns:
+        values = attributes[column]
+        if pd.api.types.is_bool_dtype(values):
+            flags[str(column)] = values.to_numpy(dtype=bool)
+        else:
+            for value in sorted(values.dropna().unique(), key=str):
+                flags[f"{column}={value}"] = (values == value).to_numpy(dtype=bool)
+    return pd.DataFrame(flags, index=attributes.index)
+
+
+def enrichment(mask: ArrayLike, attributes: pd.DataFrame) -> pd.DataFrame:
+    """How much more often flagged examples appear among the PIEs than in the data.
+
+    For a flag ``f`` (an atypical rendering, a flipped label, membership of a subgroup):
+
+    * ``base rate`` = share of all examples with ``f``;
+    * ``share of PIEs`` = share of the PIEs with ``f`` (the *precision* of PIE as a detector of
+      ``f``);
+    * ``recall`` = share of the examples with ``f`` that are PIEs;
+    * ``enrichment`` = ``share of PIEs / base rate``: 1 means PIEs carry ``f`` as often as any
+      example, 5 means five times as often.
+
+    Parameters
+    ----------
+    mask : array-like of bool, shape (N,)
+        The PIE (or CIE) mask.
+    attributes : pandas.DataFrame, N rows
+        Boolean columns are used as flags; any other column is split into one flag per value,
+        named ``"column=value"``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per flag: ``flagged`` (count), ``flagged PIEs`` (count), ``base rate``,
+        ``share of PIEs``, ``recall``, ``enrichment``. With no PIE, ``share of PIEs`` and
+        ``enrichment`` are NaN; a flag no example carries has ``recall`` and ``enrichment`` NaN.
+    """
+    pie = np.asarray(mask)
+    flags = _flags(attributes, len(pie))
+    pie = _mask(pie, len(flags))
+    flagged = flags.sum()
+    flagged_pies = flags[pie].sum()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        table = pd.DataFrame({
+            "flagged": flagged.astype(int),
+            "flagged PIEs": flagged_pies.astype(int),
+            "base rate": flagged / len(pie) if len(pie) else np.nan,
+            "share of PIEs": flagged_pies / pie.sum() if pie.any() else np.nan,
+            "recall": flagged_pies / flagged.where(flagged > 0),
+        })
+    table["enrichment"] = table["share of PIEs"] / table["base rate"].where(table["base rate"] > 0)
+    return table.rename_axis("flag")
