@@ -47,6 +47,8 @@ class Profile:
         Compression levels of the sparsity sweeps, fractions of pruned weights in [0, 1).
     image_size : int
         Side length, in pixels, to which face images (UTKFace, CelebA) are resized.
+    synthetic_n : int
+        Examples generated for the synthetic CelebA-like set (two thirds train, one third test).
     device : str
         ``"cpu"``, or ``"auto"`` for the GPU when one is available.
     check_claims : bool
@@ -63,6 +65,7 @@ class Profile:
     population_size: int
     sparsities: tuple[float, ...]
     image_size: int
+    synthetic_n: int
     device: str
     check_claims: bool
 
@@ -90,20 +93,22 @@ PROFILES: dict[str, Profile] = {
         population_size=2,
         sparsities=(0.5, 0.9),
         image_size=32,
+        synthetic_n=3_000,
         device="cpu",
         check_claims=False,
     ),
     "course": Profile(
         name="course",
-        n_train=20_000,
+        n_train=12_000,
         n_test=10_000,
-        epochs=8,
+        epochs=5,
         finetune_epochs=1,
         batch_size=128,
         lr=3e-3,
         population_size=5,
         sparsities=(0.3, 0.5, 0.7, 0.9, 0.95, 0.99),
         image_size=32,
+        synthetic_n=30_000,
         device="cpu",
         check_claims=True,
     ),
@@ -118,6 +123,7 @@ PROFILES: dict[str, Profile] = {
         population_size=30,
         sparsities=(0.3, 0.5, 0.7, 0.9, 0.95, 0.99),
         image_size=64,
+        synthetic_n=90_000,
         device="auto",
         check_claims=True,
     ),

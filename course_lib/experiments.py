@@ -1,0 +1,58 @@
+"""The experimental set-ups the chapters share: which data, which populations, under a profile.
+
+Chapters that study the same populations call the same function here, so they ask the cache
+for the same configuration and a population trained by one chapter is loaded, never retrained,
+by the next ("train once, analyse many times")::
+
+    P = book.start(profile)
+    train, test = experiments.fashion_mnist(P)
+    pops = experiments.populations(P, train, levels=[0.0, 0.9])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from . import data
+from .data import ImageDataset
+from .population import Level, Population, train_populations
+from .profiles import Profile, get_profile
+
+
+def fashion_mnist(profile: str | Profile) -> tuple[ImageDataset, ImageDataset]:
+    """The Fashion-MNIST train and test sets of a profile.
+
+    ``n_train`` and ``n_test`` examples, drawn with seed 0 and stratified by class, from the
+    official splits (the whole splits when the profile says ``None``).
+    """
+    profile = get_profile(profile)
+    train = data.load("fashion-mnist", split="train").sample(profile.n_train, seed=0)
+    test = data.load("fashion-mnist", split="test").sample(profile.n_test, seed=0)
+    return train, test
+
+
+def synthetic_celeba(profile: str | Profile) -> tuple[ImageDataset, ImageDataset]:
+    """The synthetic CelebA-like train and test sets of a profile (target: Blond).
+
+    ``synthetic_n`` examples are generated with seed 0, two thirds for training and one third for
+    testing, all of them used: its rare groups (Blond males are 0.8% of the data) need every
+    example.
+    """
+    profile = get_profile(profile)
+    load = {"n": profile.synthetic_n, "image_size": 32}
+    return (data.load("synthetic-celeba", split="train", **load),
+            data.load("synthetic-celeba", split="test", **load))
+
+
+def populations(profile: str | Profile, train: ImageDataset, *, levels: Sequence[Level],
+                progress: bool = False) -> dict[Level, Population]:
+    """The populations of a profile at every level: ``population_size`` models each.
+
+    Trained with the profile's epochs, batch size, learning rate and device, by
+    :func:`course_lib.population.train_populations` (sparse levels by gradual magnitude pruning,
+    quantization schemes by quantizing the dense members), or loaded from the cache.
+    """
+    profile = get_profile(profile)
+    return train_populations(train, levels=levels, size=profile.population_size, epochs=profile.epochs,
+                             batch_size=profile.batch_size, lr=profile.lr, device=profile.torch_device,
+                             progress=progress)
