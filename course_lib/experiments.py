@@ -48,11 +48,12 @@ def populations(profile: str | Profile, train: ImageDataset, *, levels: Sequence
                 progress: bool = False) -> dict[Level, Population]:
     """The populations of a profile at every level: ``population_size`` models each.
 
-    Trained with the profile's epochs, batch size, learning rate and device, by
+    Trained with the profile's epochs, batch size, learning rate and its schedule, and device, by
     :func:`course_lib.population.train_populations` (sparse levels by gradual magnitude pruning,
     quantization schemes by quantizing the dense members), or loaded from the cache.
     """
     profile = get_profile(profile)
     return train_populations(train, levels=levels, size=profile.population_size, epochs=profile.epochs,
-                             batch_size=profile.batch_size, lr=profile.lr, device=profile.torch_device,
+                             batch_size=profile.batch_size, lr=profile.lr, lr_schedule=profile.lr_schedule,
+                             device=profile.torch_device,
                              progress=progress)

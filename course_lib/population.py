@@ -68,7 +68,7 @@ from . import pruning, quantization
 from .cache import CacheCorruptedError, CacheRebuildWarning, entry_path, load_entry, save_entry
 from .data import ImageDataset
 from .models import make_model
-from .training import accuracy, predict_logits
+from .training import accuracy, check_lr_schedule, lr_scheduler, predict_logits
 
 ENGINE_VERSION = 1
 """Version of the training step; bump it when a change alters what a configuration trains."""
@@ -119,6 +119,7 @@ class _Recipe:
     epochs: int
     batch_size: int
     lr: float
+    lr_schedule: str
     schedule: PruningSchedule
     checkpoint_epochs: tuple[int, ...]
     device: torch.device
@@ -127,7 +128,8 @@ class _Recipe:
         """The complete configuration of the member trained from ``seed`` (its cache key)."""
         return {"engine": ENGINE_VERSION, "data": data_hash, "model": self.model_kwargs, "sparsity": self.sparsity,
                 "pruning": asdict(self.schedule) if self.sparsity > 0 else None, "epochs": self.epochs,
-                "batch_size": self.batch_size, "lr": self.lr, "device": self.device.type, "seed": seed}
+                "batch_size": self.batch_size, "lr": self.lr, "lr_schedule": self.lr_schedule,
+                "device": self.device.type, "seed": seed}
 
 
 def _check_level(level: Level) -> None:
@@ -437,10 +439,11 @@ def _train_members(images: torch.Tensor, targets: torch.Tensor, group: _Group, s
     """
     # Adam of train_model, in its fused implementation: one kernel per step instead of ~8 per tensor.
     optimizer = torch.optim.Adam(group.params.values(), lr=recipe.lr, fused=True)
-    generators = [torch.Generator().manual_seed(seed) for seed in seeds]
     n = len(targets)
-    schedule = (recipe.schedule.gradual_pruning(recipe.sparsity, recipe.epochs * math.ceil(n / recipe.batch_size))
-                if recipe.sparsity > 0 else None)
+    steps = recipe.epochs * math.ceil(n / recipe.batch_size)
+    scheduler = lr_scheduler(optimizer, recipe.lr_schedule, steps)
+    generators = [torch.Generator().manual_seed(seed) for seed in seeds]
+    schedule = recipe.schedule.gradual_pruning(recipe.sparsity, steps) if recipe.sparsity > 0 else None
     checkpoints: list[dict[int, State]] = [{} for _ in seeds]
 
     def checkpoint(epoch: int) -> None:
@@ -459,6 +462,7 @@ def _train_members(images: torch.Tensor, targets: torch.Tensor, group: _Group, s
             losses = F.cross_entropy(logits.flatten(0, 1), targets[batch].T.flatten(), reduction="none")
             losses.view(len(seeds), -1).mean(1).sum().backward()
             optimizer.step()
+            scheduler.step()
             step += 1
             if schedule is not None and schedule.is_pruning_step(step):
                 group.prune(schedule.sparsity_at(step), recipe.schedule.scope)
@@ -646,7 +650,8 @@ def _load_member(config: Mapping[str, Any]) -> dict[str, Any] | None:
 
 
 def train_population(data: ImageDataset | tuple[torch.Tensor, torch.Tensor], *, level: Level = 0.0, size: int,
-                     epochs: int, batch_size: int = 128, lr: float = 1e-3, seeds: Sequence[int] | None = None,
+                     epochs: int, batch_size: int = 128, lr: float = 1e-3, lr_schedule: str = "constant",
+                     seeds: Sequence[int] | None = None,
                      model_kwargs: Mapping[str, Any] | None = None, schedule: PruningSchedule = PruningSchedule(),
                      checkpoint_epochs: Sequence[int] = (), group_size: int | None = None,
                      device: str | torch.device = "cpu", progress: bool = True, cache: bool = True) -> Population:
@@ -662,8 +667,9 @@ def train_population(data: ImageDataset | tuple[torch.Tensor, torch.Tensor], *, 
         the dense population of the same configuration, quantized after training.
     size : int
         Number of members ``K`` (Hooker et al. use 30; see ``Profile.population_size``).
-    epochs, batch_size, lr : int, int, float
-        The recipe of :func:`~course_lib.training.train_model` (Adam, cross-entropy).
+    epochs, batch_size, lr, lr_schedule : int, int, float, str
+        The recipe of :func:`~course_lib.training.train_model` (Adam, cross-entropy, the learning
+        rate constant or decayed to 0 along a cosine).
     seeds : sequence of int, optional
         One distinct seed per member (initialization and data order); default ``range(size)``.
         Populations of different levels with the same seeds are paired member by member.
@@ -696,18 +702,20 @@ def train_population(data: ImageDataset | tuple[torch.Tensor, torch.Tensor], *, 
     _check_level(level)
     if isinstance(level, str):
         dense = train_population(data, level=0.0, size=size, epochs=epochs, batch_size=batch_size, lr=lr,
-                                 seeds=seeds, model_kwargs=model_kwargs, checkpoint_epochs=checkpoint_epochs,
-                                 group_size=group_size, device=device, progress=progress, cache=cache)
+                                 lr_schedule=lr_schedule, seeds=seeds, model_kwargs=model_kwargs,
+                                 checkpoint_epochs=checkpoint_epochs, group_size=group_size, device=device,
+                                 progress=progress, cache=cache)
         return quantize_population(dense, level)
     seeds = _seeds(size, seeds)
     images, targets, num_classes = _tensors(data)
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be an integer >= 1, got {epochs!r}")
     _check_positive(batch_size=batch_size, lr=lr)
+    check_lr_schedule(lr_schedule)
     if group_size is not None:
         _check_positive(group_size=group_size)
     recipe = _Recipe(float(level), _model_kwargs(images, num_classes, model_kwargs), epochs, int(batch_size),
-                     float(lr), schedule, _checkpoint_epochs(epochs, checkpoint_epochs), _device(device))
+                     float(lr), lr_schedule, schedule, _checkpoint_epochs(epochs, checkpoint_epochs), _device(device))
     architecture = _architecture(recipe, images[:1].cpu())  # a bad model or schedule fails now, not midway
     if recipe.sparsity > 0:
         recipe.schedule.gradual_pruning(recipe.sparsity, epochs * math.ceil(len(targets) / recipe.batch_size))

@@ -40,7 +40,11 @@ class Profile:
     batch_size : int
         Mini-batch size for training.
     lr : float
-        Learning rate of Adam.
+        Initial learning rate of Adam.
+    lr_schedule : str
+        ``"cosine"`` (decay to 0 over training) or ``"constant"``; see
+        :func:`course_lib.training.lr_scheduler`. The decay makes models trained with different
+        seeds agree more, which gives the population tests of Part II their power.
     population_size : int
         Models per compression level (the papers use 30).
     sparsities : tuple of float
@@ -62,6 +66,7 @@ class Profile:
     finetune_epochs: int
     batch_size: int
     lr: float
+    lr_schedule: str
     population_size: int
     sparsities: tuple[float, ...]
     image_size: int
@@ -90,6 +95,7 @@ PROFILES: dict[str, Profile] = {
         finetune_epochs=1,
         batch_size=128,
         lr=3e-3,
+        lr_schedule="cosine",
         population_size=2,
         sparsities=(0.5, 0.9),
         image_size=32,
@@ -105,6 +111,7 @@ PROFILES: dict[str, Profile] = {
         finetune_epochs=1,
         batch_size=128,
         lr=3e-3,
+        lr_schedule="cosine",
         population_size=5,
         sparsities=(0.3, 0.5, 0.7, 0.9, 0.95, 0.99),
         image_size=32,
@@ -120,6 +127,7 @@ PROFILES: dict[str, Profile] = {
         finetune_epochs=3,
         batch_size=128,
         lr=3e-3,
+        lr_schedule="cosine",
         population_size=30,
         sparsities=(0.3, 0.5, 0.7, 0.9, 0.95, 0.99),
         image_size=64,

@@ -77,6 +77,18 @@ def test_members_match_train_model_with_their_seed():
                                    rtol=1e-4, atol=1e-5)
 
 
+def test_members_match_train_model_under_the_cosine_schedule():
+    x, y = toy_data()
+    pop = population.train_population((x, y), size=2, seeds=[5, 7], lr_schedule="cosine", cache=False, **RECIPE)
+    for seed, member in zip(pop.seeds, pop.models()):
+        alone = training.train_model(models.make_model(in_channels=1, num_classes=2, image_size=8, seed=seed),
+                                     x, y, epochs=2, batch_size=32, lr_schedule="cosine", seed=seed)
+        torch.testing.assert_close(training.predict_logits(member, x), training.predict_logits(alone, x),
+                                   rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="lr_schedule must be one of"):
+        population.train_population((x, y), size=2, lr_schedule="linear", cache=False, **RECIPE)
+
+
 def test_pruned_members_match_train_gradually_pruned_and_have_the_sparsity():
     x, y = toy_data()
     pop = population.train_population((x, y), level=0.8, size=2, cache=False, **RECIPE)
@@ -127,7 +139,7 @@ def test_the_key_covers_the_configuration(monkeypatch):
     x, y = toy_data()
     population.train_population((x, y), size=1, **RECIPE)
     trained = count_trainings(monkeypatch)
-    variants = [{"lr": 3e-3}, {"epochs": 1}, {"batch_size": 16}, {"model_kwargs": {"hidden": 8}},
+    variants = [{"lr": 3e-3}, {"lr_schedule": "cosine"}, {"epochs": 1}, {"batch_size": 16}, {"model_kwargs": {"hidden": 8}},
                 {"level": 0.5}, {"level": 0.5, "schedule": population.PruningSchedule(scope="layer")}]
     for change in variants:
         population.train_population((x, y), size=1, **{**RECIPE, **change})

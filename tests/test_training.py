@@ -36,6 +36,34 @@ def test_hooks_are_called_with_step_and_epoch_counts():
     assert steps == list(range(1, 9)) and epochs == [0, 1]
 
 
+def test_cosine_schedule_decays_the_learning_rate_to_zero_over_all_steps():
+    model = models.make_model(in_channels=1, num_classes=2, image_size=8, seed=0)
+    optimizer_lrs = []
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    scheduler = training.lr_scheduler(optimizer, "cosine", total_steps=8)
+    for step in range(8):
+        optimizer_lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    expected = [0.1 * (1 + np.cos(np.pi * t / 8)) / 2 for t in range(8)]
+    assert optimizer_lrs == pytest.approx(expected)
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)
+    constant = torch.optim.SGD(model.parameters(), lr=0.1)
+    flat = training.lr_scheduler(constant, "constant", total_steps=8)
+    for _ in range(3):
+        constant.step()
+        flat.step()
+    assert constant.param_groups[0]["lr"] == 0.1
+
+
+def test_schedules_change_the_model():
+    x, y = toy_data(100)
+    trained = {schedule: training.train_model(models.make_model(in_channels=1, num_classes=2, image_size=8, seed=0),
+                                              x, y, epochs=2, batch_size=32, lr_schedule=schedule)
+               for schedule in training.LR_SCHEDULES}
+    assert not torch.equal(training.predict_logits(trained["constant"], x), training.predict_logits(trained["cosine"], x))
+
+
 def test_accuracy_and_per_class_accuracy_exact():
     preds, targets = np.array([0, 1, 1, 2, 0]), np.array([0, 1, 2, 2, 1])
     assert training.accuracy(preds, targets) == pytest.approx(0.6)
@@ -49,6 +77,8 @@ def test_bad_arguments_name_themselves():
     model = models.make_model(in_channels=1, num_classes=2, image_size=8, seed=0)
     with pytest.raises(ValueError, match="images and targets must have the same length, got 10 and 9"):
         training.train_model(model, x, y[:9], epochs=1)
+    with pytest.raises(ValueError, match="lr_schedule must be one of \\('constant', 'cosine'\\), got 'step'"):
+        training.train_model(model, x, y, epochs=1, lr_schedule="step")
     with pytest.raises(ValueError, match="epochs must be >= 0, got -1"):
         training.train_model(model, x, y, epochs=-1)
     with pytest.raises(ValueError, match="image_size must be divisible by 4, got 10"):
