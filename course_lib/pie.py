@@ -248,3 +248,39 @@ def enrichment(mask: ArrayLike, attributes: pd.DataFrame) -> pd.DataFrame:
         })
     table["enrichment"] = table["share of PIEs"] / table["base rate"].where(table["base rate"] > 0)
     return table.rename_axis("flag")
+
+
+def disagreement_score(baseline_logits: ArrayLike, compressed_logits: ArrayLike) -> np.ndarray:
+    """A continuous score of how differently two populations see every example.
+
+    Our own construction, not the paper's: the L1 distance between the populations' mean
+    softmax outputs,
+
+    .. math:: s(x) = \\sum_c \\left| \\bar p_{\\text{base}}(c \\mid x) - \\bar p_{\\text{comp}}(c \\mid x) \\right|,
+
+    where :math:`\\bar p` averages the members' softmax probabilities. It lies in ``[0, 2]``:
+    0 when the populations agree exactly, 2 when they put all their mass on different labels.
+    Unlike the binary PIE/CIE mask it ranks every example, which an auditor can use to review
+    the most affected ones first.
+
+    Parameters
+    ----------
+    baseline_logits : array-like, shape (K, N, C)
+        Logits of the dense population (``Population.logits``).
+    compressed_logits : array-like, shape (K', N, C)
+        Logits of the compressed population on the same examples.
+
+    Returns
+    -------
+    numpy.ndarray, shape (N,)
+    """
+    base = torch.as_tensor(np.asarray(baseline_logits), dtype=torch.float64)
+    comp = torch.as_tensor(np.asarray(compressed_logits), dtype=torch.float64)
+    for name, logits in (("baseline_logits", base), ("compressed_logits", comp)):
+        if logits.ndim != 3 or logits.shape[0] == 0:
+            raise ValueError(f"{name} must have shape (K, N, C) with K >= 1 models, got {tuple(logits.shape)}")
+    if base.shape[1:] != comp.shape[1:]:
+        raise ValueError("baseline_logits and compressed_logits must cover the same examples and classes, "
+                         f"got (N, C) = {tuple(base.shape[1:])} and {tuple(comp.shape[1:])}")
+    mean_base, mean_comp = base.softmax(-1).mean(0), comp.softmax(-1).mean(0)
+    return (mean_base - mean_comp).abs().sum(-1).numpy()

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from course_lib.pie import enrichment, modal_labels, pie_mask, pie_masks, subset_accuracies, without_pies
+from course_lib.pie import disagreement_score, enrichment, modal_labels, pie_mask, pie_masks, subset_accuracies, without_pies
 
 # 4 models x 6 examples. Columns: unanimous 0; majority 1; tie 0/2 (-> 0); tie 1/2 (-> 1);
 # three-way 3/1/1 split... ; label 4 alone.
@@ -136,3 +136,31 @@ def test_enrichment_without_pies_or_flags_is_nan_not_an_error():
 def test_enrichment_needs_one_row_per_example():
     with pytest.raises(ValueError, match="one row per example \\(3\\)"):
         enrichment(np.zeros(3, dtype=bool), pd.DataFrame({"x": [True, False]}))
+
+
+def test_disagreement_score_exact():
+    # two classes; the baseline is sure of class 0 on example 0, split on example 1
+    big = 50.0
+    baseline = np.array([[[big, 0.0], [0.0, 0.0]],
+                         [[big, 0.0], [0.0, 0.0]]])
+    compressed = np.array([[[0.0, big], [np.log(3.0), 0.0]]])   # sure of 1; 3:1 for class 0
+    scores = disagreement_score(baseline, compressed)
+    assert scores[0] == pytest.approx(2.0)
+    assert scores[1] == pytest.approx(abs(0.5 - 0.75) + abs(0.5 - 0.25))
+    assert disagreement_score(baseline, baseline).tolist() == [0.0, 0.0]
+
+
+@settings(max_examples=30, deadline=None)
+@given(hnp.arrays(np.float64, (3, 4, 5), elements=st.floats(-20, 20)),
+       hnp.arrays(np.float64, (2, 4, 5), elements=st.floats(-20, 20)))
+def test_disagreement_score_lies_in_0_2_and_is_symmetric(a, b):
+    s = disagreement_score(a, b)
+    assert s.shape == (4,) and (s >= 0).all() and (s <= 2 + 1e-12).all()
+    assert np.allclose(s, disagreement_score(b, a))
+
+
+def test_disagreement_score_validates():
+    with pytest.raises(ValueError, match="baseline_logits must have shape \\(K, N, C\\)"):
+        disagreement_score(np.zeros((2, 3)), np.zeros((1, 2, 3)))
+    with pytest.raises(ValueError, match="same examples and classes"):
+        disagreement_score(np.zeros((1, 2, 3)), np.zeros((1, 2, 4)))
