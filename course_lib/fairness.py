@@ -1,0 +1,630 @@
+"""Subgroup audits of compressed models: who pays for what compression forgets?
+
+A model can keep its top-1 accuracy and still get much worse on a small part of the data. An
+audit therefore reports the error of a classifier *per subgroup*: on the whole test set, on
+every value of every protected attribute alone (gender: female, male), and on their
+*intersections* (female & young, female & old, ...), where Buolamwini & Gebru ("Gender Shades",
+2018) found error rates dozens of times those of the best-served group. Hooker et al.
+("Characterising bias in compressed models", arXiv:2010.03058, 2020) ran such audits on pruned
+and quantized CelebA classifiers, comparing each compressed population with the dense one by the
+*relative change* of every metric (their Table 3); Blakeney et al. ("Simon Says: Evaluating and
+Mitigating Bias in Pruned Neural Networks with Knowledge Distillation", arXiv:2106.07849, 2021)
+condensed the per-class changes of FPR and FNR into two numbers, CEV and SDE.
+
+Definitions (binary target; ``P`` positive and ``N`` negative examples of a subgroup; ``TP``,
+``FP``, ``TN``, ``FN`` its confusion counts):
+
+* ``error`` = (FP + FN) / (P + N), i.e. 1 - accuracy;
+* ``fpr`` = FP / (FP + TN): the share of true negatives predicted positive;
+* ``fnr`` = FN / (FN + TP): the share of true positives predicted negative;
+* ``ppv`` = TP / (TP + FP): precision, the share of positive predictions that are right;
+* ``count`` = P + N.
+
+Conventions
+-----------
+* A rate whose denominator is 0 is **NaN**, never 0 and never a warning: ``fpr`` of a group
+  without negatives, ``fnr`` of a group without positives, ``ppv`` of a group given no positive
+  prediction, every metric of an empty group. (fairlearn's ``false_positive_rate`` and
+  ``false_negative_rate`` return 0 there, through scikit-learn's ``confusion_matrix``; this
+  module computes the four metrics itself, inside fairlearn's :class:`~fairlearn.metrics.MetricFrame`.)
+* Intersections cover the full Cartesian product of the values observed for each attribute.
+  An empty intersection is **reported**, with ``count`` 0 and NaN metrics: a combination absent
+  from the test set is a finding of the audit, not a row to drop.
+* Relative changes are in percent, ``100 * (compressed - baseline) / baseline``; a zero
+  baseline gives NaN *and* a warning that names the cells (:func:`relative_change`).
+* CEV and SDE follow the authors' notebook (halved CEV, SDE divided by ``sqrt(2)``); see
+  :func:`cev` and :func:`sde`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import numbers
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from fairlearn.metrics import MetricFrame, count
+
+METRICS = ("error", "fpr", "fnr", "ppv")
+"""The metric columns of :func:`subgroup_metrics`, in order."""
+
+KEYS = ("scope", "attributes", "group")
+"""The columns that identify a subgroup in :func:`subgroup_metrics` and the population tables."""
+
+OVERALL = "all"
+"""``attributes`` and ``group`` of the row that covers the whole set."""
+
+ZERO_BASELINE_POLICIES = ("raise", "drop")
+
+
+# --------------------------------------------------------------------------- metrics (0/1 arrays)
+
+def _error(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    return float(np.mean(y_true != y_pred)) if len(y_true) else math.nan
+
+
+def _rate(hits: np.ndarray) -> float:
+    """Share of ``True`` in ``hits``; NaN when there is nothing to count."""
+    return float(np.mean(hits)) if len(hits) else math.nan
+
+
+def _fpr(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    return _rate(y_pred[y_true == 0] == 1)
+
+
+def _fnr(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    return _rate(y_pred[y_true == 1] == 0)
+
+
+def _ppv(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    return _rate(y_true[y_pred == 1] == 1)
+
+
+_METRIC_FUNCTIONS = {"count": count, "error": _error, "fpr": _fpr, "fnr": _fnr, "ppv": _ppv}
+
+
+# --------------------------------------------------------------------------- validation
+
+def _labels(values: np.ndarray, name: str, pos_label: Any) -> set:
+    """The labels of ``values`` other than ``pos_label``; at most one is allowed."""
+    try:
+        others = set(np.unique(values).tolist()) - {pos_label}
+    except TypeError as error:
+        raise ValueError(f"{name} must hold comparable labels, got {error}") from None
+    if len(others) > 1:
+        shown = sorted(others, key=str)
+        raise ValueError(f"{name} must be binary: pos_label={pos_label!r} and at most one other label, "
+                         f"got {len(others)} other labels {shown[:10]}")
+    return others
+
+
+def _binary(y_true: Any, y_pred: Any, pos_label: Any, pred_name: str = "y_pred") -> tuple[np.ndarray, np.ndarray]:
+    """``y_true`` of shape (N,) and ``y_pred`` of shape (N,) (or ``preds`` of shape (K, N)) as 0/1 int8."""
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    if y_true.ndim != 1:
+        raise ValueError(f"y_true must have shape (N,), one label per example, got {y_true.shape}")
+    ndim, expected = (1, "(N,)") if pred_name == "y_pred" else (2, "(K, N)")
+    if y_pred.ndim != ndim or y_pred.shape[-1] != len(y_true):
+        raise ValueError(f"{pred_name} must have shape {expected} with N={len(y_true)}, one label per example "
+                         f"of y_true, got {y_pred.shape}")
+    negatives = _labels(y_true, "y_true", pos_label) | _labels(y_pred, pred_name, pos_label)
+    if len(negatives) > 1:
+        raise ValueError(f"y_true and {pred_name} must share one negative label besides pos_label={pos_label!r}, "
+                         f"got {sorted(negatives, key=str)}")
+    return (y_true == pos_label).astype(np.int8), (y_pred == pos_label).astype(np.int8)
+
+
+def _levels(column: pd.Series) -> list:
+    """The observed values of an attribute: in category order for a categorical, else sorted."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        present = set(column.unique())
+        return [value for value in column.cat.categories if value in present]
+    values = list(pd.unique(column))
+    try:
+        return sorted(values)
+    except TypeError:
+        return sorted(values, key=str)
+
+
+def _attributes(groups: Any, n: int) -> tuple[list[str], list[list], pd.DataFrame]:
+    """Attribute names, observed values and integer codes (one column ``a0``, ``a1``, ... each).
+
+    fairlearn receives the codes, not the raw columns: its own frame has columns ``y_true`` and
+    ``y_pred`` that an attribute of that name would overwrite, it rejects non-string column names,
+    and it sorts values with ``np.unique``, which fails on mixed types.
+    """
+    if isinstance(groups, pd.Series):
+        groups = groups.to_frame()
+    if not isinstance(groups, pd.DataFrame):
+        raise ValueError("groups must be a pandas DataFrame with one column per attribute, "
+                         f"got {type(groups).__name__}")
+    if len(groups) != n:
+        raise ValueError(f"groups must have one row per example ({n}), got {len(groups)}")
+    if groups.shape[1] == 0:
+        raise ValueError("groups must have at least one column (attribute), got none")
+    names = [str(column) for column in groups.columns]
+    duplicated = sorted({name for name in names if names.count(name) > 1})
+    if duplicated:
+        raise ValueError(f"groups must have distinct column names, got duplicates {duplicated}")
+    levels, codes = [], {}
+    for i, name in enumerate(names):
+        column = groups.iloc[:, i]
+        missing = int(column.isna().sum())
+        if missing:
+            raise ValueError(f"groups must not contain missing values, got {missing} in column {name!r}")
+        values = _levels(column)
+        position = {value: code for code, value in enumerate(values)}
+        levels.append(values)
+        codes[f"a{i}"] = np.fromiter((position[value] for value in column), dtype=np.int64, count=n)
+    return names, levels, pd.DataFrame(codes)
+
+
+def _check_bootstrap(n_boot: Any, ci: Any, seed: Any) -> None:
+    if n_boot is not None and (isinstance(n_boot, bool) or not isinstance(n_boot, numbers.Integral) or n_boot < 1):
+        raise ValueError(f"n_boot must be a positive integer or None, got {n_boot!r}")
+    if isinstance(ci, bool) or not isinstance(ci, numbers.Real) or not 0 < ci < 1:
+        raise ValueError(f"ci must lie in (0, 1), got {ci!r}")
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+
+
+# --------------------------------------------------------------------------- subgroup tables
+
+def _frame(y_true: np.ndarray, y_pred: np.ndarray, features: pd.DataFrame,
+           n_boot: int | None, ci: float, seed: int) -> MetricFrame:
+    bootstrap = {}
+    if n_boot is not None:
+        bootstrap = {"n_boot": int(n_boot), "ci_quantiles": [(1 - ci) / 2, (1 + ci) / 2], "random_state": int(seed)}
+    with warnings.catch_warnings():
+        # np.nanquantile over the resamples of an empty group (all NaN): the interval is NaN.
+        warnings.filterwarnings("ignore", message="All-NaN slice encountered", category=RuntimeWarning)
+        return MetricFrame(metrics=_METRIC_FUNCTIONS, y_true=y_true, y_pred=y_pred,
+                           sensitive_features=features, **bootstrap)
+
+
+def _table(y_true: np.ndarray, y_pred: np.ndarray, names: list[str], levels: list[list], codes: pd.DataFrame,
+           n_boot: int | None = None, ci: float = 0.95, seed: int = 0) -> pd.DataFrame:
+    """The audit table of one set of predictions (inputs already validated)."""
+    # The whole set is a single group of a constant feature, so that its bootstrap interval
+    # ignores undefined resamples like every other group's (fairlearn's ``overall_ci`` uses
+    # np.quantile, which turns one undefined resample into a NaN interval).
+    subsets = [()] + [subset for order in range(1, len(names) + 1)
+                      for subset in itertools.combinations(range(len(names)), order)]
+    parts = []
+    for subset in subsets:
+        features = (codes[[f"a{i}" for i in subset]] if subset
+                    else pd.DataFrame({"whole": np.zeros(len(y_true), np.int64)}))
+        frame = _frame(y_true, y_pred, features, n_boot, ci, seed)
+        cells = list(itertools.product(*(range(len(levels[i])) for i in subset))) if subset else [(0,)]
+        index = (pd.MultiIndex.from_tuples(cells, names=list(features.columns)) if len(cells[0]) > 1
+                 else pd.Index([cell[0] for cell in cells], name=features.columns[0]))
+        part = frame.by_group.reindex(index)
+        if n_boot is not None:
+            low, high = (interval.reindex(index) for interval in frame.by_group_ci)
+            for metric in METRICS:
+                part[f"{metric}_low"], part[f"{metric}_high"] = low[metric], high[metric]
+        part = part.reset_index(drop=True)
+        if subset:
+            part.insert(0, "scope", "unitary" if len(subset) == 1 else "intersection")
+            part.insert(1, "attributes", " & ".join(names[i] for i in subset))
+            part.insert(2, "group", [" & ".join(str(levels[i][code]) for i, code in zip(subset, cell))
+                                     for cell in cells])
+        else:
+            part.insert(0, "scope", "overall")
+            part.insert(1, "attributes", OVERALL)
+            part.insert(2, "group", OVERALL)
+        parts.append(part)
+    table = pd.concat(parts, ignore_index=True)
+    table["count"] = table["count"].fillna(0).astype(np.int64)
+    columns = [*KEYS, "count"]
+    for metric in METRICS:
+        columns += [metric, f"{metric}_low", f"{metric}_high"] if n_boot is not None else [metric]
+    table = table[columns]
+    table[list(columns[4:])] = table[list(columns[4:])].astype(float)
+    return table
+
+
+def subgroup_metrics(*, y_true: Any, y_pred: Any, groups: pd.DataFrame, pos_label: Any = 1,
+                     n_boot: int | None = None, ci: float = 0.95, seed: int = 0) -> pd.DataFrame:
+    """Error, FPR, FNR and PPV of one binary classifier on the whole set and every subgroup.
+
+    The subgroups are, in this order: the whole set (``scope`` ``"overall"``); every value of
+    every attribute alone (``"unitary"``, one attribute after the other, in column order); the
+    intersections of every combination of two or more attributes (``"intersection"``, by
+    increasing number of attributes), covering the full Cartesian product of the observed values.
+    One fairlearn :class:`~fairlearn.metrics.MetricFrame` is built per non-empty subset of
+    attributes, and one for the whole set (``2 ** A`` frames for ``A`` attributes).
+
+    Parameters
+    ----------
+    y_true : array-like, shape (N,)
+        True labels: ``pos_label`` and at most one other (negative) label.
+    y_pred : array-like, shape (N,)
+        Predicted labels, with the same two labels.
+    groups : pandas.DataFrame, N rows
+        One column per protected attribute (e.g. ``gender``, ``age``), any hashable values
+        without missing ones; rows are matched to examples by position, not by index. A
+        categorical column keeps its category order, others are sorted.
+    pos_label : scalar
+        The positive label, default 1.
+    n_boot : int, optional
+        Number of bootstrap resamples for percentile intervals (fairlearn's ``n_boot``); none
+        by default.
+    ci : float
+        Coverage of the intervals, in ``(0, 1)``: the quantiles ``(1 - ci) / 2`` and
+        ``(1 + ci) / 2`` of the resampled metric.
+    seed : int
+        Seed of the resampling (fairlearn's ``random_state``): the same seed gives the same
+        intervals, and every subgroup is measured on the same resamples.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per subgroup: ``scope`` (``"overall"``, ``"unitary"`` or ``"intersection"``),
+        ``attributes`` (e.g. ``"gender"``, ``"gender & age"``; ``"all"`` for the whole set),
+        ``group`` (e.g. ``"male"``, ``"male & young"``; ``"all"``), ``count`` (int), then
+        ``error``, ``fpr``, ``fnr``, ``ppv`` (in ``[0, 1]``, NaN where undefined: see the module
+        conventions), each followed by ``<metric>_low`` and ``<metric>_high`` when ``n_boot`` is
+        given. An empty intersection has ``count`` 0 and NaN metrics. ``attrs`` holds
+        ``pos_label``, ``n_boot``, ``ci`` and ``seed``.
+
+    Notes
+    -----
+    The bootstrap is fairlearn's: the whole set is resampled with replacement ``n_boot`` times
+    (not within each group, so a group's size varies between resamples and a small group may be
+    missing from some), every metric is recomputed on each resample, and the interval is taken
+    over the resamples in which the metric is defined. It is NaN when it is defined in none.
+
+    Examples
+    --------
+    >>> groups = pd.DataFrame({"gender": ["f", "f", "m", "m"], "age": ["old", "young", "old", "old"]})
+    >>> table = subgroup_metrics(y_true=[1, 0, 1, 0], y_pred=[1, 1, 0, 0], groups=groups)
+    >>> table["group"].tolist()
+    ['all', 'f', 'm', 'old', 'young', 'f & old', 'f & young', 'm & old', 'm & young']
+    >>> table["count"].tolist()
+    [4, 2, 2, 3, 1, 1, 1, 2, 0]
+    """
+    _check_bootstrap(n_boot, ci, seed)
+    y_true, y_pred = _binary(y_true, y_pred, pos_label)
+    names, levels, codes = _attributes(groups, len(y_true))
+    table = _table(y_true, y_pred, names, levels, codes, n_boot, ci, seed)
+    table.attrs.update(pos_label=pos_label, n_boot=n_boot, ci=ci, seed=seed)
+    return table
+
+
+def member_subgroup_metrics(*, y_true: Any, preds: Any, groups: pd.DataFrame, pos_label: Any = 1) -> pd.DataFrame:
+    """:func:`subgroup_metrics` of every member of a population, as one long table.
+
+    Parameters
+    ----------
+    y_true : array-like, shape (N,)
+        True labels.
+    preds : array-like, shape (K, N)
+        Labels predicted by the ``K`` members of one population (e.g. ``K`` seeds of the dense
+        model, or of one compression level).
+    groups : pandas.DataFrame, N rows
+        Protected attributes, as in :func:`subgroup_metrics`.
+    pos_label : scalar
+        The positive label.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``member`` (``0 .. K-1``) followed by the columns of :func:`subgroup_metrics` without
+        intervals; ``K`` blocks of identical row order.
+    """
+    y_true, preds = _binary(y_true, preds, pos_label, pred_name="preds")
+    if preds.shape[0] == 0:
+        raise ValueError(f"preds must have shape (K, N) with K >= 1 models, got {preds.shape}")
+    names, levels, codes = _attributes(groups, len(y_true))
+    tables = [_table(y_true, member, names, levels, codes) for member in preds]
+    table = pd.concat(tables, keys=range(len(tables)), names=["member", None])
+    table = table.reset_index(level=0).reset_index(drop=True)
+    table.attrs.update(pos_label=pos_label, n_members=len(tables))
+    return table
+
+
+def population_subgroup_metrics(*, y_true: Any, preds: Any, groups: pd.DataFrame, pos_label: Any = 1) -> pd.DataFrame:
+    """Mean and standard deviation of every subgroup metric over the members of a population.
+
+    Seeds alone move a model's subgroup error rates; the spread across a population of ``K``
+    models trained alike is the yardstick for the changes that compression causes
+    (Hooker et al. 2020 compare populations, not single models).
+
+    Parameters
+    ----------
+    y_true : array-like, shape (N,)
+        True labels.
+    preds : array-like, shape (K, N)
+        Labels predicted by the ``K`` members of one population.
+    groups : pandas.DataFrame, N rows
+        Protected attributes, as in :func:`subgroup_metrics`.
+    pos_label : scalar
+        The positive label.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per subgroup, in the order of :func:`subgroup_metrics`: ``scope``,
+        ``attributes``, ``group``, ``count``, then for each metric its mean over the members
+        (``error``, ``fpr``, ``fnr``, ``ppv``) and standard deviation (``error_sd``, ...,
+        ``ddof=1``, NaN for ``K = 1``). Both are taken over the members on which the metric is
+        defined: ``error``, ``fpr`` and ``fnr`` depend on the group only, but ``ppv`` is
+        undefined for a member that predicts no positive in the group. ``attrs`` holds
+        ``pos_label`` and ``n_members`` (``K``). The per-member values are
+        :func:`member_subgroup_metrics`.
+
+    Examples
+    --------
+    Percent change of every metric from a dense to a pruned population, per subgroup::
+
+        keys, metrics = list(KEYS), list(METRICS)
+        dense = population_subgroup_metrics(y_true=y, preds=dense_preds, groups=groups)
+        pruned = population_subgroup_metrics(y_true=y, preds=pruned_preds, groups=groups)
+        change = relative_change(pruned.set_index(keys)[metrics], dense.set_index(keys)[metrics])
+    """
+    long = member_subgroup_metrics(y_true=y_true, preds=preds, groups=groups, pos_label=pos_label)
+    k = long.attrs["n_members"]
+    rows = len(long) // k
+    first = long.iloc[:rows]
+    table = first[[*KEYS, "count"]].reset_index(drop=True)
+    for metric in METRICS:
+        values = long[metric].to_numpy().reshape(k, rows)
+        table[metric] = pd.DataFrame(values).mean(axis=0).to_numpy()
+        table[f"{metric}_sd"] = pd.DataFrame(values).std(axis=0, ddof=1).to_numpy()
+    table.attrs.update(pos_label=pos_label, n_members=k)
+    return table
+
+
+# --------------------------------------------------------------------------- relative change
+
+def _positions_text(positions: list, limit: int = 10) -> str:
+    shown = ", ".join(repr(p) for p in positions[:limit])
+    return f"[{shown}{', ...' if len(positions) > limit else ''}]"
+
+
+def _like(value: Any, template: pd.Series | pd.DataFrame, name: str) -> pd.Series | pd.DataFrame:
+    """``value`` (a scalar or array) broadcast to the shape and labels of ``template``."""
+    if isinstance(template, pd.DataFrame):
+        return pd.DataFrame(np.broadcast_to(np.asarray(value, dtype=float), template.shape),
+                            index=template.index, columns=template.columns)
+    array = np.asarray(value, dtype=float)
+    if array.ndim > 1:
+        raise ValueError(f"{name} must be a scalar or one-dimensional to go with a Series, got shape {array.shape}")
+    return pd.Series(np.broadcast_to(array, template.shape), index=template.index)
+
+
+def _numeric(obj: pd.Series | pd.DataFrame, name: str) -> pd.Series | pd.DataFrame:
+    if isinstance(obj, pd.DataFrame):
+        bad = [column for column in obj.columns if not pd.api.types.is_numeric_dtype(obj[column])]
+        if bad:
+            raise ValueError(f"{name} must hold numbers only, got non-numeric columns {bad}; "
+                             "select the metric columns first, e.g. table[list(METRICS)]")
+    elif not pd.api.types.is_numeric_dtype(obj):
+        raise ValueError(f"{name} must hold numbers only, got dtype {obj.dtype}")
+    return obj.astype(float)
+
+
+def relative_change(compressed: Any, baseline: Any) -> Any:
+    """Percent change from a baseline: ``100 * (compressed - baseline) / baseline``.
+
+    The *normalised difference* of Hooker et al. 2020, Table 3: a metric that goes from 0.2 in
+    the dense population to 0.3 in the compressed one has a relative change of +50.
+
+    Parameters
+    ----------
+    compressed, baseline : scalar, array-like, pandas.Series or pandas.DataFrame
+        Values after and before compression. Two pandas objects of the same kind are aligned on
+        their labels (index, and columns for DataFrames; a label missing on one side gives NaN);
+        a scalar or array is broadcast against the other operand.
+
+    Returns
+    -------
+    float, numpy.ndarray, pandas.Series or pandas.DataFrame
+        The relative change in percent, of the kind of the inputs (pandas if either is).
+
+    Warns
+    -----
+    UserWarning
+        Where ``baseline`` is 0 the relative change is undefined: the result is **NaN** there
+        (never ``inf``, also when ``compressed`` is 0 too), a warning names the positions, and
+        a pandas result lists them in ``result.attrs["zero_baseline"]``: index labels for a
+        Series, ``(index label, column)`` pairs for a DataFrame (an empty list when there are
+        none). NaN inputs give NaN silently.
+
+    Examples
+    --------
+    >>> round(relative_change(0.3, 0.2), 9)
+    50.0
+    >>> relative_change(pd.Series({"f": 0.05, "m": 0.3}), pd.Series({"f": 0.1, "m": 0.2})).round(6).tolist()
+    [-50.0, 50.0]
+    """
+    pandas_types = (pd.Series, pd.DataFrame)
+    if isinstance(compressed, pandas_types) or isinstance(baseline, pandas_types):
+        if isinstance(compressed, pandas_types) and isinstance(baseline, pandas_types):
+            if type(compressed) is not type(baseline):
+                raise ValueError("compressed and baseline must both be Series or both be DataFrames, got "
+                                 f"{type(compressed).__name__} and {type(baseline).__name__}")
+            compressed, baseline = _numeric(compressed, "compressed"), _numeric(baseline, "baseline")
+            compressed, baseline = compressed.align(baseline, join="outer")
+        elif isinstance(compressed, pandas_types):
+            compressed = _numeric(compressed, "compressed")
+            baseline = _like(baseline, compressed, "baseline")
+        else:
+            baseline = _numeric(baseline, "baseline")
+            compressed = _like(compressed, baseline, "compressed")
+        zero = (baseline == 0).to_numpy()
+        result = 100 * (compressed - baseline) / baseline.where(~zero)
+        if isinstance(result, pd.DataFrame):
+            rows, columns = np.nonzero(zero)
+            positions = [(result.index[r], result.columns[c]) for r, c in zip(rows, columns)]
+        else:
+            positions = list(result.index[zero])
+        result.attrs["zero_baseline"] = positions
+    else:
+        compressed, baseline = np.broadcast_arrays(np.asarray(compressed, dtype=float),
+                                                   np.asarray(baseline, dtype=float))
+        zero = baseline == 0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            result = np.where(zero, np.nan, 100 * (compressed - baseline) / np.where(zero, 1.0, baseline))
+        positions = [tuple(int(i) for i in p) for p in np.argwhere(zero)] if result.ndim else ([()] if zero else [])
+        if result.ndim == 0:
+            result = float(result)
+    if positions:
+        warnings.warn(f"relative_change: baseline is 0 at {len(positions)} position(s) {_positions_text(positions)}; "
+                      "the relative change is undefined there and set to NaN "
+                      "(pandas results list the positions in result.attrs['zero_baseline'])",
+                      UserWarning, stacklevel=2)
+    return result
+
+
+# --------------------------------------------------------------------------- CEV and SDE
+
+def _rates(rates: dict[str, Any]) -> pd.DataFrame:
+    """The four rate vectors side by side, one row per class (or group)."""
+    if all(isinstance(value, pd.Series) for value in rates.values()):
+        columns = {}
+        for name, value in rates.items():
+            if not pd.api.types.is_numeric_dtype(value):
+                raise ValueError(f"{name} must hold numbers, got dtype {value.dtype}")
+            columns[name] = value.astype(float)
+        table = pd.concat(columns, axis=1, join="outer")
+        for name, value in rates.items():
+            missing = table.index.difference(value.index)
+            if len(missing):
+                raise ValueError(f"{name} has no value for {list(missing)[:10]}, present in the other rates")
+        return table
+    arrays, index = {}, None
+    for name, value in rates.items():
+        if isinstance(value, pd.Series) and index is None:
+            index = value.index
+        array = np.asarray(value, dtype=float)
+        if array.ndim != 1 or len(array) == 0:
+            raise ValueError(f"{name} must have shape (C,), one rate per class or group, got {array.shape}")
+        arrays[name] = array
+    lengths = {name: len(array) for name, array in arrays.items()}
+    if len(set(lengths.values())) > 1:
+        raise ValueError(f"fpr_baseline, fnr_baseline, fpr_compressed and fnr_compressed must have the same "
+                         f"length (one rate per class or group), got {lengths}")
+    return pd.DataFrame(arrays, index=index)
+
+
+def fpr_fnr_changes(*, fpr_baseline: Any, fnr_baseline: Any, fpr_compressed: Any, fnr_compressed: Any,
+                    zero_baseline: str = "raise") -> pd.DataFrame:
+    """Percent changes of the FPR and FNR of every class or group (Blakeney et al. 2021).
+
+    ``dFPR_c = 100 * (FPR_c(compressed) - FPR_c(baseline)) / FPR_c(baseline)``, and ``dFNR_c``
+    likewise: the arithmetic of :func:`relative_change`. Each class (or subgroup) is one point
+    ``(dFPR_c, dFNR_c)``; an unbiased compression moves every point alike, along the diagonal
+    ``dFPR = dFNR``.
+
+    Parameters
+    ----------
+    fpr_baseline, fnr_baseline, fpr_compressed, fnr_compressed : array-like or pandas.Series, shape (C,)
+        The rates of every class or group (one-vs-rest for a multiclass model), in ``[0, 1]`` or
+        in percent (relative changes do not depend on the unit). Series are aligned on their
+        index when all four are Series; otherwise values are matched by position.
+    zero_baseline : {"raise", "drop"}
+        What to do with a class whose baseline FPR or FNR is 0, where the relative change is
+        undefined, and with a class with a NaN rate: ``"raise"`` (default) raises a ValueError
+        naming the classes; ``"drop"`` leaves those classes out with a UserWarning naming them.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per class (the index of the Series, else ``0 .. C-1``) with columns ``dfpr``
+        and ``dfnr``, in percent.
+    """
+    if zero_baseline not in ZERO_BASELINE_POLICIES:
+        raise ValueError(f"zero_baseline must be one of {list(ZERO_BASELINE_POLICIES)}, got {zero_baseline!r}")
+    table = _rates({"fpr_baseline": fpr_baseline, "fnr_baseline": fnr_baseline,
+                    "fpr_compressed": fpr_compressed, "fnr_compressed": fnr_compressed})
+    problems = []
+    for name in table.columns:
+        nan = table.index[table[name].isna()]
+        if len(nan):
+            problems.append(f"{name} is NaN for {list(nan)[:10]}")
+    for name in ("fpr_baseline", "fnr_baseline"):
+        zero = table.index[table[name] == 0]
+        if len(zero):
+            problems.append(f"{name} is 0 for {list(zero)[:10]}, where the relative change is undefined")
+    bad = table.isna().any(axis=1) | (table[["fpr_baseline", "fnr_baseline"]] == 0).any(axis=1)
+    if problems:
+        message = "; ".join(problems)
+        if zero_baseline == "raise":
+            raise ValueError(f"{message}. Leave these classes out, or pass zero_baseline='drop'")
+        warnings.warn(f"fpr_fnr_changes: dropping {int(bad.sum())} class(es): {message}", UserWarning, stacklevel=3)
+        table = table[~bad]
+        if table.empty:
+            raise ValueError("no class is left once those with a zero or NaN rate are dropped")
+    return pd.DataFrame({
+        "dfpr": 100 * (table["fpr_compressed"] - table["fpr_baseline"]) / table["fpr_baseline"],
+        "dfnr": 100 * (table["fnr_compressed"] - table["fnr_baseline"]) / table["fnr_baseline"],
+    }, index=table.index)
+
+
+def cev(*, fpr_baseline: Any, fnr_baseline: Any, fpr_compressed: Any, fnr_compressed: Any,
+        zero_baseline: str = "raise") -> float:
+    """Combined Error Variance of Blakeney et al. 2021: how unevenly compression moved the classes.
+
+    With the points ``p_c = (dFPR_c, dFNR_c)`` of :func:`fpr_fnr_changes` (percent), ``C``
+    classes and their centroid ``m``,
+
+    .. math::
+
+        \\mathrm{CEV} = \\frac{1}{2C} \\sum_{c=1}^{C} \\lVert p_c - m \\rVert^2
+        = \\frac{\\operatorname{var}(dFPR) + \\operatorname{var}(dFNR)}{2},
+
+    with population variances (``ddof=0``). **Convention**: this halves the mean squared
+    distance to the centroid, as the authors' notebook does; other implementations report the
+    mean squared distance itself (twice this value). CEV is 0 when every class moved alike
+    (all points coincide), wherever that point lies; its unit is percent squared.
+
+    Parameters
+    ----------
+    fpr_baseline, fnr_baseline, fpr_compressed, fnr_compressed, zero_baseline
+        As in :func:`fpr_fnr_changes` (a zero baseline rate raises by default).
+
+    Returns
+    -------
+    float
+    """
+    points = fpr_fnr_changes(fpr_baseline=fpr_baseline, fnr_baseline=fnr_baseline, fpr_compressed=fpr_compressed,
+                             fnr_compressed=fnr_compressed, zero_baseline=zero_baseline).to_numpy()
+    return float(np.mean(np.sum((points - points.mean(axis=0)) ** 2, axis=1)) / 2)
+
+
+def sde(*, fpr_baseline: Any, fnr_baseline: Any, fpr_compressed: Any, fnr_compressed: Any,
+        zero_baseline: str = "raise") -> float:
+    """Symmetric Distance Error of Blakeney et al. 2021: how far compression tilted FPR against FNR.
+
+    With the points ``p_c = (dFPR_c, dFNR_c)`` of :func:`fpr_fnr_changes` (percent) and ``C``
+    classes,
+
+    .. math:: \\mathrm{SDE} = \\frac{1}{C} \\sum_{c=1}^{C} \\frac{\\lvert dFPR_c - dFNR_c \\rvert}{\\sqrt 2},
+
+    the mean Euclidean distance of the points to the diagonal ``dFPR = dFNR``. **Convention**:
+    the division by ``sqrt(2)`` follows the authors' notebook (it makes the value a true
+    distance to the line); other implementations report the mean ``|dFPR - dFNR|`` itself
+    (``sqrt(2)`` times this value). SDE is 0 when every point lies on the diagonal, i.e. when
+    each class's false positives and false negatives changed by the same percentage.
+
+    Parameters
+    ----------
+    fpr_baseline, fnr_baseline, fpr_compressed, fnr_compressed, zero_baseline
+        As in :func:`fpr_fnr_changes` (a zero baseline rate raises by default).
+
+    Returns
+    -------
+    float
+    """
+    points = fpr_fnr_changes(fpr_baseline=fpr_baseline, fnr_baseline=fnr_baseline, fpr_compressed=fpr_compressed,
+                             fnr_compressed=fnr_compressed, zero_baseline=zero_baseline).to_numpy()
+    return float(np.mean(np.abs(points[:, 0] - points[:, 1])) / math.sqrt(2))
+
+
+__all__ = ["KEYS", "METRICS", "OVERALL", "cev", "fpr_fnr_changes", "member_subgroup_metrics",
+           "population_subgroup_metrics", "relative_change", "sde", "subgroup_metrics"]
