@@ -94,8 +94,8 @@ class PruningSchedule:
     (``scope="global"``), the classifier included.
     """
 
-    begin_fraction: float = 0.2
-    end_fraction: float = 0.8
+    begin_fraction: float = pruning.PRUNING_WINDOW[0]
+    end_fraction: float = pruning.PRUNING_WINDOW[1]
     frequency: int | None = None
     scope: str = "global"
     include_classifier: bool = True
