@@ -11,10 +11,12 @@ by the next ("train once, analyse many times")::
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 from . import data
 from .data import ImageDataset
+from .data.utkface import MalformedNameWarning
 from .population import Level, Population, train_populations
 from .profiles import Profile, get_profile
 
@@ -42,6 +44,22 @@ def synthetic_celeba(profile: str | Profile) -> tuple[ImageDataset, ImageDataset
     load = {"n": profile.synthetic_n, "image_size": 32}
     return (data.load("synthetic-celeba", split="train", **load),
             data.load("synthetic-celeba", split="test", **load))
+
+
+def utkface(profile: str | Profile) -> tuple[ImageDataset, ImageDataset]:
+    """The UTKFace train and test sets of a profile (target: gender), at ``image_size`` pixels.
+
+    The official-layout folder has no split; :func:`course_lib.data.load` draws a seeded one,
+    from which ``n_train`` and ``n_test`` examples are drawn as for :func:`fashion_mnist`
+    (stratified by gender). Under ``course`` the whole test split is kept, so that the rarest
+    race-gender-age groups keep every image.
+    """
+    profile = get_profile(profile)
+    with warnings.catch_warnings():  # the 3 files with malformed names are reported in the data cards
+        warnings.simplefilter("ignore", MalformedNameWarning)
+        train = data.load("utkface", split="train", image_size=profile.image_size)
+        test = data.load("utkface", split="test", image_size=profile.image_size)
+    return train.sample(profile.n_train, seed=0), test.sample(profile.n_test, seed=0)
 
 
 def populations(profile: str | Profile, train: ImageDataset, *, levels: Sequence[Level],
