@@ -530,7 +530,8 @@ def fpr_fnr_changes(*, fpr_baseline: Any, fnr_baseline: Any, fpr_compressed: Any
     zero_baseline : {"raise", "drop"}
         What to do with a class whose baseline FPR or FNR is 0, where the relative change is
         undefined, and with a class with a NaN rate: ``"raise"`` (default) raises a ValueError
-        naming the classes; ``"drop"`` leaves those classes out with a UserWarning naming them.
+        naming the classes; ``"drop"`` leaves those classes out with a UserWarning naming them
+        (possibly all of them: the result is then empty, and :func:`cev` and :func:`sde` are NaN).
 
     Returns
     -------
@@ -558,8 +559,6 @@ def fpr_fnr_changes(*, fpr_baseline: Any, fnr_baseline: Any, fpr_compressed: Any
             raise ValueError(f"{message}. Leave these classes out, or pass zero_baseline='drop'")
         warnings.warn(f"fpr_fnr_changes: dropping {int(bad.sum())} class(es): {message}", UserWarning, stacklevel=3)
         table = table[~bad]
-        if table.empty:
-            raise ValueError("no class is left once those with a zero or NaN rate are dropped")
     return pd.DataFrame({
         "dfpr": 100 * (table["fpr_compressed"] - table["fpr_baseline"]) / table["fpr_baseline"],
         "dfnr": 100 * (table["fnr_compressed"] - table["fnr_baseline"]) / table["fnr_baseline"],
@@ -594,6 +593,8 @@ def cev(*, fpr_baseline: Any, fnr_baseline: Any, fpr_compressed: Any, fnr_compre
     """
     points = fpr_fnr_changes(fpr_baseline=fpr_baseline, fnr_baseline=fnr_baseline, fpr_compressed=fpr_compressed,
                              fnr_compressed=fnr_compressed, zero_baseline=zero_baseline).to_numpy()
+    if not len(points):
+        return float("nan")
     return float(np.mean(np.sum((points - points.mean(axis=0)) ** 2, axis=1)) / 2)
 
 
@@ -623,6 +624,8 @@ def sde(*, fpr_baseline: Any, fnr_baseline: Any, fpr_compressed: Any, fnr_compre
     """
     points = fpr_fnr_changes(fpr_baseline=fpr_baseline, fnr_baseline=fnr_baseline, fpr_compressed=fpr_compressed,
                              fnr_compressed=fnr_compressed, zero_baseline=zero_baseline).to_numpy()
+    if not len(points):
+        return float("nan")
     return float(np.mean(np.abs(points[:, 0] - points[:, 1])) / math.sqrt(2))
 
 

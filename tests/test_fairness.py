@@ -359,6 +359,11 @@ def test_a_zero_baseline_rate_raises_or_is_dropped_with_a_warning():
     rates["fnr_compressed"] = np.array([0.22, np.nan, 0.4])
     with pytest.raises(ValueError, match="fnr_compressed is NaN for \\[1\\]"):
         sde(**rates)
+    rates["fpr_baseline"] = np.zeros(3)
+    with pytest.warns(UserWarning, match="dropping 3 class"):
+        assert np.isnan(cev(**rates, zero_baseline="drop"))
+    with pytest.warns(UserWarning, match="dropping 3 class"):
+        assert np.isnan(sde(**rates, zero_baseline="drop"))
 
 
 @pytest.mark.parametrize("change, message", [
