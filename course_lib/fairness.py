@@ -565,6 +565,13 @@ def fpr_fnr_changes(*, fpr_baseline: Any, fnr_baseline: Any, fpr_compressed: Any
     }, index=table.index)
 
 
+def _points(fpr_baseline: Any, fnr_baseline: Any, fpr_compressed: Any, fnr_compressed: Any,
+            zero_baseline: str) -> np.ndarray:
+    """The ``(C, 2)`` points ``(dFPR, dFNR)`` of :func:`fpr_fnr_changes`, as an array."""
+    return fpr_fnr_changes(fpr_baseline=fpr_baseline, fnr_baseline=fnr_baseline, fpr_compressed=fpr_compressed,
+                           fnr_compressed=fnr_compressed, zero_baseline=zero_baseline).to_numpy()
+
+
 def cev(*, fpr_baseline: Any, fnr_baseline: Any, fpr_compressed: Any, fnr_compressed: Any,
         zero_baseline: str = "raise") -> float:
     """Combined Error Variance of Blakeney et al. 2021: how unevenly compression moved the classes.
@@ -591,8 +598,7 @@ def cev(*, fpr_baseline: Any, fnr_baseline: Any, fpr_compressed: Any, fnr_compre
     -------
     float
     """
-    points = fpr_fnr_changes(fpr_baseline=fpr_baseline, fnr_baseline=fnr_baseline, fpr_compressed=fpr_compressed,
-                             fnr_compressed=fnr_compressed, zero_baseline=zero_baseline).to_numpy()
+    points = _points(fpr_baseline, fnr_baseline, fpr_compressed, fnr_compressed, zero_baseline)
     if not len(points):
         return float("nan")
     return float(np.mean(np.sum((points - points.mean(axis=0)) ** 2, axis=1)) / 2)
@@ -622,8 +628,7 @@ def sde(*, fpr_baseline: Any, fnr_baseline: Any, fpr_compressed: Any, fnr_compre
     -------
     float
     """
-    points = fpr_fnr_changes(fpr_baseline=fpr_baseline, fnr_baseline=fnr_baseline, fpr_compressed=fpr_compressed,
-                             fnr_compressed=fnr_compressed, zero_baseline=zero_baseline).to_numpy()
+    points = _points(fpr_baseline, fnr_baseline, fpr_compressed, fnr_compressed, zero_baseline)
     if not len(points):
         return float("nan")
     return float(np.mean(np.abs(points[:, 0] - points[:, 1])) / math.sqrt(2))
