@@ -68,7 +68,7 @@ from . import pruning, quantization
 from .cache import CacheCorruptedError, CacheRebuildWarning, entry_path, load_entry, save_entry
 from .data import ImageDataset
 from .models import make_model
-from .training import accuracy, check_lr_schedule, lr_scheduler, predict_logits
+from .training import accuracy, check_lr_schedule, lr_scheduler
 
 ENGINE_VERSION = 1
 """Version of the training step; bump it when a change alters what a configuration trains."""
@@ -527,6 +527,18 @@ def _train_missing(images: torch.Tensor, targets: torch.Tensor, seeds: Sequence[
 
 # --------------------------------------------------------------------------- populations
 
+def _effective_state(state: State) -> State:
+    """The parameters a member's forward pass uses: ``weight_orig * weight_mask`` for pruned layers."""
+    effective = {}
+    for name, tensor in state.items():
+        if name.endswith(".weight_orig"):
+            layer = name.removesuffix(".weight_orig")
+            effective[f"{layer}.weight"] = tensor * state[f"{layer}.weight_mask"]
+        elif not name.endswith(".weight_mask"):
+            effective[name] = tensor
+    return effective
+
+
 def _build_model(model_kwargs: Mapping[str, Any], state: State) -> nn.Module:
     """A :func:`make_model` network holding ``state`` (pruning masks re-attached), in eval mode."""
     model = make_model(seed=0, **model_kwargs)
@@ -572,24 +584,47 @@ class Population:
     def __repr__(self) -> str:
         return f"Population(level={self.level!r}, size={len(self)}, seeds={list(self.seeds)})"
 
+    def _states(self, epoch: int | None) -> tuple[State, ...]:
+        """The members' final state dicts, or those checkpointed after ``epoch`` epochs."""
+        if epoch is None:
+            return self.state_dicts
+        if any(epoch not in saved for saved in self.checkpoints):
+            raise ValueError(f"epoch must be one of the checkpoint epochs {sorted(self.checkpoints[0])}, got {epoch!r}")
+        return tuple(saved[epoch] for saved in self.checkpoints)
+
     def models(self, *, epoch: int | None = None) -> list[nn.Module]:
         """``K`` fresh ``nn.Module`` members in eval mode: final, or as checkpointed after ``epoch`` epochs.
 
         Pruned members carry their masks (:func:`course_lib.pruning.sparsity` reads them).
         """
-        if epoch is None:
-            return [_build_model(self.model_kwargs, state) for state in self.state_dicts]
-        if any(epoch not in saved for saved in self.checkpoints):
-            raise ValueError(f"epoch must be one of the checkpoint epochs {sorted(self.checkpoints[0])}, got {epoch!r}")
-        return [_build_model(self.model_kwargs, saved[epoch]) for saved in self.checkpoints]
+        return [_build_model(self.model_kwargs, state) for state in self._states(epoch)]
 
-    def logits(self, images: torch.Tensor, *, epoch: int | None = None, batch_size: int = 2048,
+    def logits(self, images: torch.Tensor, *, epoch: int | None = None, batch_size: int = 8192,
                device: str | torch.device = "cpu", progress: bool = False) -> torch.Tensor:
-        """Logits ``(K, N, classes)`` of every member on ``images`` ``(N, C, H, W)``, on the CPU."""
+        """Logits ``(K, N, classes)`` of every member on ``images`` ``(N, C, H, W)``, on the CPU.
+
+        All members run side by side through the engine's stacked forward pass (grouped
+        convolutions, batched products), about twice as fast on a CPU as one member after the
+        other, with the same logits up to float rounding (tested). ``batch_size`` counts
+        image-member pairs per forward pass.
+        """
         if images.ndim != 4:
             raise ValueError(f"images must have shape (N, C, H, W), got {tuple(images.shape)}")
-        members = tqdm(self.models(epoch=epoch), desc="members", disable=not progress, leave=False)
-        return torch.stack([predict_logits(m, images, batch_size=batch_size, device=device) for m in members])
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        states = self._states(epoch)
+        if not len(images):
+            return torch.empty(len(self), 0, self.model_kwargs["num_classes"])
+        device = _device(device)
+        effective = [_effective_state(state) for state in states]
+        params = {name: torch.stack([e[name] for e in effective]).to(device) for name in effective[0]}
+        layers = _stackable_layers(make_model(seed=0, **self.model_kwargs), images[:1].cpu())
+        chunk = max(1, batch_size // len(self))
+        starts = tqdm(range(0, len(images), chunk), desc="batches", disable=not progress, leave=False)
+        with torch.no_grad():
+            parts = [_stacked_forward(layers, params, images[i:i + chunk].to(device).unsqueeze(1)
+                                      .expand(-1, len(self), -1, -1, -1)).cpu() for i in starts]
+        return torch.cat(parts, dim=1)
 
     def predict(self, images: torch.Tensor, **kwargs: Any) -> torch.Tensor:
         """Predicted labels ``(K, N)`` (int64); ``kwargs`` as for :meth:`logits`."""

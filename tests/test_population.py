@@ -270,3 +270,15 @@ def test_model_without_prunable_layers_is_refused(monkeypatch):
     monkeypatch.setattr(population, "make_model", no_weights)
     with pytest.raises(ValueError, match=re.escape("model has no prunable layers (Conv or Linear)")):
         population.train_population((x, y), level=0.5, size=2, **RECIPE)
+
+
+@pytest.mark.parametrize("level", [0.0, 0.8, "int8-channel"])
+def test_stacked_logits_equal_each_members_own_forward_pass(level):
+    x, y = toy_data()
+    pop = population.train_population((x, y), level=level, size=3, checkpoint_epochs=[1], cache=False, **RECIPE)
+    for epoch in (None, 1):
+        alone = torch.stack([training.predict_logits(m, x) for m in pop.models(epoch=epoch)])
+        torch.testing.assert_close(pop.logits(x, epoch=epoch, batch_size=100), alone, rtol=1e-5, atol=1e-6)
+    assert pop.logits(x[:0]).shape == (3, 0, 2)
+    with pytest.raises(ValueError, match="batch_size must be >= 1, got 0"):
+        pop.logits(x, batch_size=0)
