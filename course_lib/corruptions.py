@@ -27,15 +27,15 @@ implemented, all definitions on images in ``[0, 1]``, output clamped to ``[0, 1]
     encoded and decoded with :func:`torchvision.io.encode_jpeg` / :func:`~torchvision.io.decode_jpeg`
     (libjpeg-turbo, 4:2:0 chroma subsampling for RGB), and divided by 255 again.
 
-========================  =====================================  ============================
-corruption                parameter                              severities 1 to 5
-========================  =====================================  ============================
-``"gaussian_noise"``      noise standard deviation ``sigma``     0.04, 0.06, 0.08, 0.09, 0.10
-``"gaussian_blur"``       blur standard deviation ``sigma`` (px) 0.4, 0.6, 0.7, 0.8, 1.0
-``"contrast"``            contrast factor ``c``                  0.75, 0.5, 0.4, 0.3, 0.15
-``"brightness"``          shift ``c`` of the HSV value           0.05, 0.1, 0.15, 0.2, 0.3
-``"jpeg"``                JPEG quality ``q``                     80, 65, 58, 50, 40
-========================  =====================================  ============================
+========================  ========================================  ============================
+corruption                parameter                                 severities 1 to 5
+========================  ========================================  ============================
+``"gaussian_noise"``      noise standard deviation ``sigma``        0.04, 0.06, 0.08, 0.09, 0.10
+``"gaussian_blur"``       blur standard deviation ``sigma`` (px)    0.4, 0.6, 0.7, 0.8, 1.0
+``"contrast"``            contrast factor ``c``                     0.75, 0.5, 0.4, 0.3, 0.15
+``"brightness"``          shift ``c`` of the HSV value              0.05, 0.1, 0.15, 0.2, 0.3
+``"jpeg"``                JPEG quality ``q``                        80, 65, 58, 50, 40
+========================  ========================================  ============================
 
 Where we deviate from the script
 --------------------------------

@@ -240,12 +240,12 @@ def subgroup_metrics(*, y_true: Any, y_pred: Any, groups: pd.DataFrame, pos_labe
 
     Parameters
     ----------
-    y_true : array-like, shape (N,)
-        True labels: ``pos_label`` and at most one other (negative) label.
-    y_pred : array-like, shape (N,)
-        Predicted labels, with the same two labels.
-    groups : pandas.DataFrame, N rows
-        One column per protected attribute (e.g. ``gender``, ``age``), any hashable values
+    y_true : array-like
+        Shape ``(N,)``. True labels: ``pos_label`` and at most one other (negative) label.
+    y_pred : array-like
+        Shape ``(N,)``. Predicted labels, with the same two labels.
+    groups : pandas.DataFrame
+        ``N`` rows. One column per protected attribute (e.g. ``gender``, ``age``), any hashable values
         without missing ones; rows are matched to examples by position, not by index. A
         categorical column keeps its category order, others are sorted.
     pos_label : scalar
@@ -300,13 +300,13 @@ def member_subgroup_metrics(*, y_true: Any, preds: Any, groups: pd.DataFrame, po
 
     Parameters
     ----------
-    y_true : array-like, shape (N,)
-        True labels.
-    preds : array-like, shape (K, N)
-        Labels predicted by the ``K`` members of one population (e.g. ``K`` seeds of the dense
+    y_true : array-like
+        Shape ``(N,)``. True labels.
+    preds : array-like
+        Shape ``(K, N)``. Labels predicted by the ``K`` members of one population (e.g. ``K`` seeds of the dense
         model, or of one compression level).
-    groups : pandas.DataFrame, N rows
-        Protected attributes, as in :func:`subgroup_metrics`.
+    groups : pandas.DataFrame
+        ``N`` rows. Protected attributes, as in :func:`subgroup_metrics`.
     pos_label : scalar
         The positive label.
 
@@ -336,12 +336,12 @@ def population_subgroup_metrics(*, y_true: Any, preds: Any, groups: pd.DataFrame
 
     Parameters
     ----------
-    y_true : array-like, shape (N,)
-        True labels.
-    preds : array-like, shape (K, N)
-        Labels predicted by the ``K`` members of one population.
-    groups : pandas.DataFrame, N rows
-        Protected attributes, as in :func:`subgroup_metrics`.
+    y_true : array-like
+        Shape ``(N,)``. True labels.
+    preds : array-like
+        Shape ``(K, N)``. Labels predicted by the ``K`` members of one population.
+    groups : pandas.DataFrame
+        ``N`` rows. Protected attributes, as in :func:`subgroup_metrics`.
     pos_label : scalar
         The positive label.
 
@@ -523,8 +523,8 @@ def fpr_fnr_changes(*, fpr_baseline: Any, fnr_baseline: Any, fpr_compressed: Any
 
     Parameters
     ----------
-    fpr_baseline, fnr_baseline, fpr_compressed, fnr_compressed : array-like or pandas.Series, shape (C,)
-        The rates of every class or group (one-vs-rest for a multiclass model), in ``[0, 1]`` or
+    fpr_baseline, fnr_baseline, fpr_compressed, fnr_compressed : array-like or pandas.Series
+        Shape ``(C,)``. The rates of every class or group (one-vs-rest for a multiclass model), in ``[0, 1]`` or
         in percent (relative changes do not depend on the unit). Series are aligned on their
         index when all four are Series; otherwise values are matched by position.
     zero_baseline : {"raise", "drop"}

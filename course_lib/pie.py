@@ -62,13 +62,13 @@ def modal_labels(preds: ArrayLike) -> np.ndarray:
 
     Parameters
     ----------
-    preds : array-like of int, shape (K, N)
-        Predicted labels of ``K`` models on ``N`` examples.
+    preds : array-like
+        Shape ``(K, N)``. Predicted labels of ``K`` models on ``N`` examples.
 
     Returns
     -------
-    numpy.ndarray of int64, shape (N,)
-        The modal label; a tie between labels goes to the smallest class index (the paper's
+    numpy.ndarray
+        Shape ``(N,)``. The modal label; a tie between labels goes to the smallest class index (the paper's
         code took the largest).
 
     Examples
@@ -89,15 +89,15 @@ def pie_mask(baseline_preds: ArrayLike, compressed_preds: ArrayLike) -> np.ndarr
 
     Parameters
     ----------
-    baseline_preds : array-like of int, shape (K, N)
-        Labels predicted by the dense population.
-    compressed_preds : array-like of int, shape (K', N)
-        Labels predicted by the population at one compression level (``K'`` may differ from ``K``).
+    baseline_preds : array-like
+        Shape ``(K, N)``. Labels predicted by the dense population.
+    compressed_preds : array-like
+        Shape ``(K', N)``. Labels predicted by the population at one compression level (``K'`` may differ from ``K``).
 
     Returns
     -------
-    numpy.ndarray of bool, shape (N,)
-        ``modal_labels(compressed_preds) != modal_labels(baseline_preds)``; the true label plays
+    numpy.ndarray
+        Shape ``(N,)``. ``modal_labels(compressed_preds) != modal_labels(baseline_preds)``; the true label plays
         no part.
     """
     base, comp = _labels(baseline_preds, "baseline_preds"), _labels(compressed_preds, "compressed_preds")
@@ -112,15 +112,15 @@ def pie_masks(baseline_preds: ArrayLike, compressed_preds: Mapping[object, Array
 
     Parameters
     ----------
-    baseline_preds : array-like of int, shape (K, N)
-        Labels predicted by the dense population.
-    compressed_preds : mapping of level to array-like of int, shape (K', N)
-        Labels predicted by each compressed population.
+    baseline_preds : array-like
+        Shape ``(K, N)``. Labels predicted by the dense population.
+    compressed_preds : mapping
+        Shape ``(K', N)``. Labels predicted by each compressed population.
 
     Returns
     -------
-    pandas.DataFrame of bool, shape (N, levels)
-        Column ``level`` is :func:`pie_mask` of that level; levels are never pooled.
+    pandas.DataFrame
+        Shape ``(N, levels)``. Column ``level`` is :func:`pie_mask` of that level; levels are never pooled.
     """
     return pd.DataFrame({level: pie_mask(baseline_preds, preds) for level, preds in compressed_preds.items()})
 
@@ -130,12 +130,12 @@ def subset_accuracies(preds: Mapping[object, ArrayLike], targets: ArrayLike, mas
 
     Parameters
     ----------
-    preds : mapping of population name to array-like of int, shape (K, N)
-        E.g. ``{"dense": ..., "pruned 90%": ...}``.
-    targets : array-like of int, shape (N,)
-        True labels.
-    mask : array-like of bool, shape (N,)
-        The PIE mask (:func:`pie_mask`).
+    preds : mapping
+        Shape ``(K, N)``. E.g. ``{"dense": ..., "pruned 90%": ...}``.
+    targets : array-like
+        Shape ``(N,)``. True labels.
+    mask : array-like
+        Shape ``(N,)``. The PIE mask (:func:`pie_mask`).
 
     Returns
     -------
@@ -165,12 +165,12 @@ def without_pies(preds: Mapping[object, ArrayLike], targets: ArrayLike,
 
     Parameters
     ----------
-    preds : mapping of population name to array-like of int, shape (K, N)
-        Predicted labels of the populations to evaluate.
-    targets : array-like of int, shape (N,)
-        True labels.
-    masks : DataFrame or mapping of level to array-like of bool, shape (N,)
-        PIE masks, e.g. :func:`pie_masks`.
+    preds : mapping
+        Shape ``(K, N)``. Predicted labels of the populations to evaluate.
+    targets : array-like
+        Shape ``(N,)``. True labels.
+    masks : DataFrame or mapping
+        Shape ``(N,)``. PIE masks, e.g. :func:`pie_masks`.
 
     Returns
     -------
@@ -220,10 +220,10 @@ def enrichment(mask: ArrayLike, attributes: pd.DataFrame) -> pd.DataFrame:
 
     Parameters
     ----------
-    mask : array-like of bool, shape (N,)
-        The PIE (or CIE) mask.
-    attributes : pandas.DataFrame, N rows
-        Boolean columns are used as flags; any other column is split into one flag per value,
+    mask : array-like
+        Shape ``(N,)``. The PIE (or CIE) mask.
+    attributes : pandas.DataFrame
+        ``N`` rows. Boolean columns are used as flags; any other column is split into one flag per value,
         named ``"column=value"``.
 
     Returns
@@ -265,14 +265,15 @@ def disagreement_score(baseline_logits: ArrayLike, compressed_logits: ArrayLike)
 
     Parameters
     ----------
-    baseline_logits : array-like, shape (K, N, C)
-        Logits of the dense population (``Population.logits``).
-    compressed_logits : array-like, shape (K', N, C)
-        Logits of the compressed population on the same examples.
+    baseline_logits : array-like
+        Shape ``(K, N, C)``. Logits of the dense population (``Population.logits``).
+    compressed_logits : array-like
+        Shape ``(K', N, C)``. Logits of the compressed population on the same examples.
 
     Returns
     -------
-    numpy.ndarray, shape (N,)
+    numpy.ndarray
+        Shape ``(N,)``: the score of every example.
     """
     base = torch.as_tensor(np.asarray(baseline_logits), dtype=torch.float64)
     comp = torch.as_tensor(np.asarray(compressed_logits), dtype=torch.float64)

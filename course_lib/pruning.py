@@ -361,8 +361,8 @@ class GradualPruning:
 
 
 PRUNING_WINDOW = (0.1, 0.5)
-"""Default pruning window, as fractions of all training steps: pruning starts after 10% of the
-steps and reaches the final sparsity at half of them. The second half lets the sparse network
+"""The default pruning window, in fractions of all training steps. Pruning starts after 10% of
+the steps and reaches the final sparsity at half of them. The second half lets the sparse network
 recover while the cosine-decayed learning rate (:func:`course_lib.training.lr_scheduler`) is
 still large. A window closing at 80% of training, as we first used, left our 99%-sparse
 Fashion-MNIST populations far less accurate under the ``course`` profile."""

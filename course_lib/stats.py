@@ -36,17 +36,17 @@ def normalized_recall(preds: ArrayLike, targets: ArrayLike, num_classes: int) ->
 
     Parameters
     ----------
-    preds : array-like of int, shape (K, N)
-        Labels predicted by the ``K`` members of one population.
-    targets : array-like of int, shape (N,)
-        True labels.
+    preds : array-like
+        Shape ``(K, N)``. Labels predicted by the ``K`` members of one population.
+    targets : array-like
+        Shape ``(N,)``. True labels.
     num_classes : int
         Number of classes ``C``.
 
     Returns
     -------
-    numpy.ndarray, shape (K, C)
-        ``recall[k, c] - mean_k(top1[k])``; NaN for a class absent from ``targets``.
+    numpy.ndarray
+        Shape ``(K, C)``. ``recall[k, c] - mean_k(top1[k])``; NaN for a class absent from ``targets``.
     """
     preds, targets = np.asarray(preds), np.asarray(targets)
     if preds.ndim != 2 or preds.shape[0] == 0:
@@ -69,12 +69,12 @@ def welch_t_test(a: ArrayLike, b: ArrayLike) -> tuple[float, float]:
 
     Parameters
     ----------
-    a, b : array-like, shape (n_a,) and (n_b,)
-        The two samples, at least two values each.
+    a, b : array-like
+        Shape ``(n_a,)`` and ``(n_b,)``. The two samples, at least two values each.
 
     Returns
     -------
-    (float, float)
+    tuple of float
         ``t`` (positive when ``a`` has the larger mean, the sign convention of
         ``scipy.stats.ttest_ind(a, b, equal_var=False)``) and the two-sided p-value. Both are
         NaN when both samples are constant (no variance to test against).
@@ -98,12 +98,12 @@ def class_impact(baseline_preds: ArrayLike, compressed_preds: ArrayLike, targets
 
     Parameters
     ----------
-    baseline_preds : array-like of int, shape (K, N)
-        Labels predicted by the dense population on the test set.
-    compressed_preds : array-like of int, shape (K', N)
-        Labels predicted by the compressed population on the same examples.
-    targets : array-like of int, shape (N,)
-        True labels.
+    baseline_preds : array-like
+        Shape ``(K, N)``. Labels predicted by the dense population on the test set.
+    compressed_preds : array-like
+        Shape ``(K', N)``. Labels predicted by the compressed population on the same examples.
+    targets : array-like
+        Shape ``(N,)``. True labels.
     classes : sequence of str, optional
         Class names (the index of the result); default ``0 .. C-1`` with ``C = max label + 1``.
     alpha : float
@@ -155,12 +155,12 @@ def impact_counts(baseline_preds: ArrayLike, compressed_preds: Mapping[object, A
 
     Parameters
     ----------
-    baseline_preds : array-like of int, shape (K, N)
-        Labels predicted by the dense population.
-    compressed_preds : mapping of level to array-like of int, shape (K', N)
-        Labels predicted by each compressed population.
-    targets : array-like of int, shape (N,)
-        True labels.
+    baseline_preds : array-like
+        Shape ``(K, N)``. Labels predicted by the dense population.
+    compressed_preds : mapping
+        Shape ``(K', N)``. Labels predicted by each compressed population.
+    targets : array-like
+        Shape ``(N,)``. True labels.
     **kwargs
         ``classes``, ``alpha``, ``correction`` of :func:`class_impact`.
 

@@ -15,7 +15,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 LR_SCHEDULES = ("constant", "cosine")
-"""Learning-rate schedules: ``"constant"``, or ``"cosine"`` decay from ``lr`` to 0 over all steps."""
+"""The learning-rate schedules, ``"constant"`` or ``"cosine"`` (decay from ``lr`` to 0 over all steps)."""
 
 
 def check_lr_schedule(schedule: str) -> None:
