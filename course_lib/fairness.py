@@ -483,6 +483,55 @@ def relative_change(compressed: Any, baseline: Any) -> Any:
 
 # --------------------------------------------------------------------------- CEV and SDE
 
+def paired_relative_change(*, baseline: pd.DataFrame, compressed: pd.DataFrame,
+                           metrics: tuple[str, ...] = ("error", "fpr", "fnr")) -> pd.DataFrame:
+    """The normalised difference of every subgroup between two populations, with its seed spread.
+
+    Hooker et al. (2020, Table 3) report ``100 * (compressed - baseline) / baseline`` of metrics
+    averaged over the members of each population. This function returns that number and, as a
+    measure of how much of it seeds alone could cause, the standard deviation of the *paired*
+    members' own relative changes: member ``k`` of both populations shares its seed, hence its
+    initial weights and data order (:mod:`course_lib.population`).
+
+    Parameters
+    ----------
+    baseline, compressed : pandas.DataFrame
+        :func:`member_subgroup_metrics` of the two populations, on the same examples and groups,
+        with the same members.
+    metrics : tuple of str
+        Columns of :data:`METRICS` to compare.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by :data:`KEYS`: for every metric, ``<metric>`` (the relative change of the
+        population means, :func:`relative_change`, which warns about zero baselines) and
+        ``<metric>_sd`` (``ddof=1`` over the members; a member whose own baseline is 0 is left
+        out of it silently).
+    """
+    unknown = [m for m in metrics if m not in METRICS]
+    if unknown:
+        raise ValueError(f"metrics must be among {list(METRICS)}, got {unknown}")
+    keys, metrics = list(KEYS), list(metrics)
+    for name, table in (("baseline", baseline), ("compressed", compressed)):
+        missing = [c for c in ("member", *keys, *metrics) if c not in table.columns]
+        if missing:
+            raise ValueError(f"{name} must be a member_subgroup_metrics table, missing columns {missing}")
+    paired = [t.set_index(["member", *keys])[metrics] for t in (compressed, baseline)]
+    if not paired[0].index.equals(paired[1].index):
+        raise ValueError("baseline and compressed must have the same members and subgroups, in the same order")
+    means = [t.groupby(level=keys, sort=False).mean() for t in paired]
+    change = relative_change(*means)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        spread = relative_change(*paired).groupby(level=keys, sort=False).std(ddof=1)
+    columns = {}
+    for metric in metrics:
+        columns[metric] = change[metric]
+        columns[f"{metric}_sd"] = spread[metric]
+    return pd.DataFrame(columns)
+
+
 def _rates(rates: dict[str, Any]) -> pd.DataFrame:
     """The four rate vectors side by side, one row per class (or group)."""
     if all(isinstance(value, pd.Series) for value in rates.values()):
@@ -635,4 +684,4 @@ def sde(*, fpr_baseline: Any, fnr_baseline: Any, fpr_compressed: Any, fnr_compre
 
 
 __all__ = ["KEYS", "METRICS", "OVERALL", "cev", "fpr_fnr_changes", "member_subgroup_metrics",
-           "population_subgroup_metrics", "relative_change", "sde", "subgroup_metrics"]
+           "paired_relative_change", "population_subgroup_metrics", "relative_change", "sde", "subgroup_metrics"]

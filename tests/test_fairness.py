@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from sklearn.metrics import accuracy_score, precision_score
 
 from course_lib.fairness import (KEYS, METRICS, cev, fpr_fnr_changes, member_subgroup_metrics,
+                                 paired_relative_change,
                                  population_subgroup_metrics, relative_change, sde, subgroup_metrics)
 
 # 16 examples, hand-made confusion table per intersection (there is no old male):
@@ -381,3 +382,22 @@ def test_missing_class_in_a_series_is_named():
     rates["fnr_compressed"] = rates["fnr_compressed"].drop("b")
     with pytest.raises(ValueError, match="fnr_compressed has no value for \\['b'\\]"):
         cev(**rates)
+
+
+def test_paired_relative_change_exact():
+    groups = pd.DataFrame({"g": ["a", "a", "b", "b"]})
+    y = [1, 0, 1, 0]
+    dense = member_subgroup_metrics(y_true=y, preds=[[1, 0, 1, 1], [1, 1, 1, 0]], groups=groups)
+    pruned = member_subgroup_metrics(y_true=y, preds=[[0, 0, 1, 1], [1, 1, 0, 1]], groups=groups)
+    table = paired_relative_change(baseline=dense, compressed=pruned, metrics=("error",))
+    table = table.droplevel(["scope", "attributes"])
+    # errors: dense members (all 1/4, a 0, b 1/2) and (all 1/4, a 1/2, b 0); pruned (1/2, 1/2, 1/2) and (3/4, 1/2, 1)
+    assert table.loc["all", "error"] == pytest.approx(100 * (5 / 8 - 1 / 4) / (1 / 4))
+    members_all = [100 * (1 / 2 - 1 / 4) / (1 / 4), 100 * (3 / 4 - 1 / 4) / (1 / 4)]
+    assert table.loc["all", "error_sd"] == pytest.approx(np.std(members_all, ddof=1))
+    assert table.loc["a", "error"] == pytest.approx(100 * (1 / 2 - 1 / 4) / (1 / 4))
+    assert np.isnan(table.loc["a", "error_sd"])   # member 0 has a zero baseline in group a: left out
+    with pytest.raises(ValueError, match="metrics must be among"):
+        paired_relative_change(baseline=dense, compressed=pruned, metrics=("accuracy",))
+    with pytest.raises(ValueError, match="same members and subgroups"):
+        paired_relative_change(baseline=dense, compressed=pruned.iloc[:4])
