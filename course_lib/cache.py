@@ -113,6 +113,21 @@ def load_entry(path: Path, *, config: Mapping[str, Any] | None = None) -> Any:
     return entry["payload"]
 
 
+def load_cached(namespace: str, config: Mapping[str, Any], *, root: Path | None = None) -> Any | None:
+    """The stored entry of ``config``, or ``None`` when there is none or it is damaged.
+
+    A damaged entry is reported with a :class:`CacheRebuildWarning`; the caller rebuilds it.
+    """
+    path = entry_path(namespace, config, root=root)
+    if not path.exists():
+        return None
+    try:
+        return load_entry(path, config=config)
+    except CacheCorruptedError as err:
+        warnings.warn(f"damaged cache entry, rebuilding it: {err}", CacheRebuildWarning, stacklevel=3)
+        return None
+
+
 def cached(namespace: str, config: Mapping[str, Any], build: Callable[[], T], *, root: Path | None = None) -> T:
     """Return the cached result of ``build()`` for ``config``, building and storing it if needed.
 
@@ -123,12 +138,9 @@ def cached(namespace: str, config: Mapping[str, Any], build: Callable[[], T], *,
     object
         What ``build()`` returned, now or when the entry was stored.
     """
-    path = entry_path(namespace, config, root=root)
-    if path.exists():
-        try:
-            return load_entry(path, config=config)
-        except CacheCorruptedError as err:
-            warnings.warn(f"damaged cache entry, rebuilding it: {err}", CacheRebuildWarning, stacklevel=2)
+    stored = load_cached(namespace, config, root=root)
+    if stored is not None:
+        return stored
     obj = build()
-    save_entry(path, obj, config=config)
+    save_entry(entry_path(namespace, config, root=root), obj, config=config)
     return obj

@@ -206,7 +206,7 @@ def corrupt(images: torch.Tensor, *, corruption: str, severity: int, seed: int =
 
 def evaluate_corruptions(populations: Mapping[str | float, Population], data: ImageDataset, *,
                          corruptions: Iterable[str] = CORRUPTIONS, severities: Iterable[int] = SEVERITIES,
-                         seed: int = 0, batch_size: int = 2048, progress: bool = False) -> pd.DataFrame:
+                         seed: int = 0, batch_size: int = 8192, progress: bool = False) -> pd.DataFrame:
     """Top-1 accuracy of every member of every population on clean and corrupted ``data``.
 
     Each corrupted copy of ``data.images`` is made once (with :func:`corrupt`) and shared by all
@@ -226,7 +226,7 @@ def evaluate_corruptions(populations: Mapping[str | float, Population], data: Im
     seed : int
         Seed of the Gaussian noise (see :func:`corrupt`).
     batch_size : int
-        Images per forward pass.
+        Image-member pairs per forward pass (:meth:`course_lib.population.Population.logits`).
     progress : bool
         Show a progress bar over the ``1 + corruptions x severities`` settings.
 

@@ -42,11 +42,15 @@ import itertools
 import math
 import numbers
 import warnings
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 from fairlearn.metrics import MetricFrame, count
+
+if TYPE_CHECKING:
+    from pandas.api.typing import DataFrameGroupBy
 
 METRICS = ("error", "fpr", "fnr", "ppv")
 """The metric columns of :func:`subgroup_metrics`, in order."""
@@ -62,13 +66,13 @@ ZERO_BASELINE_POLICIES = ("raise", "drop")
 
 # --------------------------------------------------------------------------- metrics (0/1 arrays)
 
-def _error(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    return float(np.mean(y_true != y_pred)) if len(y_true) else math.nan
-
-
 def _rate(hits: np.ndarray) -> float:
     """Share of ``True`` in ``hits``; NaN when there is nothing to count."""
     return float(np.mean(hits)) if len(hits) else math.nan
+
+
+def _error(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    return _rate(y_true != y_pred)
 
 
 def _fpr(y_true: np.ndarray, y_pred: np.ndarray) -> float:
@@ -367,16 +371,19 @@ def population_subgroup_metrics(*, y_true: Any, preds: Any, groups: pd.DataFrame
         change = relative_change(pruned.set_index(keys)[metrics], dense.set_index(keys)[metrics])
     """
     long = member_subgroup_metrics(y_true=y_true, preds=preds, groups=groups, pos_label=pos_label)
-    k = long.attrs["n_members"]
-    rows = len(long) // k
-    first = long.iloc[:rows]
-    table = first[[*KEYS, "count"]].reset_index(drop=True)
+    by_subgroup = _over_members(long.set_index(["member", *KEYS]), METRICS)
+    means, sds = by_subgroup.mean(), by_subgroup.std(ddof=1)
+    table = long[long["member"] == 0][[*KEYS, "count"]].reset_index(drop=True)
     for metric in METRICS:
-        values = long[metric].to_numpy().reshape(k, rows)
-        table[metric] = pd.DataFrame(values).mean(axis=0).to_numpy()
-        table[f"{metric}_sd"] = pd.DataFrame(values).std(axis=0, ddof=1).to_numpy()
-    table.attrs.update(pos_label=pos_label, n_members=k)
+        table[metric] = means[metric].to_numpy()
+        table[f"{metric}_sd"] = sds[metric].to_numpy()
+    table.attrs.update(pos_label=pos_label, n_members=long.attrs["n_members"])
     return table
+
+
+def _over_members(table: pd.DataFrame, metrics: Sequence[str]) -> DataFrameGroupBy:
+    """``table`` (indexed by ``member`` and :data:`KEYS`) grouped by subgroup, in row order."""
+    return table[list(metrics)].groupby(level=list(KEYS), sort=False)
 
 
 # --------------------------------------------------------------------------- relative change
@@ -520,11 +527,10 @@ def paired_relative_change(*, baseline: pd.DataFrame, compressed: pd.DataFrame,
     paired = [t.set_index(["member", *keys])[metrics] for t in (compressed, baseline)]
     if not paired[0].index.equals(paired[1].index):
         raise ValueError("baseline and compressed must have the same members and subgroups, in the same order")
-    means = [t.groupby(level=keys, sort=False).mean() for t in paired]
-    change = relative_change(*means)
+    change = relative_change(*(_over_members(t, metrics).mean() for t in paired))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        spread = relative_change(*paired).groupby(level=keys, sort=False).std(ddof=1)
+        spread = _over_members(relative_change(*paired), metrics).std(ddof=1)
     columns = {}
     for metric in metrics:
         columns[metric] = change[metric]
@@ -608,9 +614,9 @@ def fpr_fnr_changes(*, fpr_baseline: Any, fnr_baseline: Any, fpr_compressed: Any
             raise ValueError(f"{message}. Leave these classes out, or pass zero_baseline='drop'")
         warnings.warn(f"fpr_fnr_changes: dropping {int(bad.sum())} class(es): {message}", UserWarning, stacklevel=3)
         table = table[~bad]
-    return pd.DataFrame({
-        "dfpr": 100 * (table["fpr_compressed"] - table["fpr_baseline"]) / table["fpr_baseline"],
-        "dfnr": 100 * (table["fnr_compressed"] - table["fnr_baseline"]) / table["fnr_baseline"],
+    return pd.DataFrame({  # no zero baseline is left, so relative_change has nothing to warn about
+        "dfpr": relative_change(table["fpr_compressed"], table["fpr_baseline"]),
+        "dfnr": relative_change(table["fnr_compressed"], table["fnr_baseline"]),
     }, index=table.index)
 
 

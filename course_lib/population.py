@@ -50,7 +50,6 @@ import hashlib
 import inspect
 import math
 import threading
-import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
@@ -65,10 +64,10 @@ from torch.nn.utils import prune
 from tqdm.auto import tqdm
 
 from . import pruning, quantization
-from .cache import CacheCorruptedError, CacheRebuildWarning, entry_path, load_entry, save_entry
+from .cache import entry_path, load_cached, save_entry
 from .data import ImageDataset
 from .models import make_model
-from .training import accuracy, check_lr_schedule, lr_scheduler
+from .training import accuracy, check_lr_schedule, lr_scheduler, total_steps
 
 ENGINE_VERSION = 1
 """Version of the training step; bump it when a change alters what a configuration trains."""
@@ -124,12 +123,20 @@ class _Recipe:
     checkpoint_epochs: tuple[int, ...]
     device: torch.device
 
-    def cache_config(self, data_hash: str, seed: int) -> dict[str, Any]:
-        """The complete configuration of the member trained from ``seed`` (its cache key)."""
-        return {"engine": ENGINE_VERSION, "data": data_hash, "model": self.model_kwargs, "sparsity": self.sparsity,
-                "pruning": asdict(self.schedule) if self.sparsity > 0 else None, "epochs": self.epochs,
-                "batch_size": self.batch_size, "lr": self.lr, "lr_schedule": self.lr_schedule,
-                "device": self.device.type, "seed": seed}
+    def cache_config(self, data_hash: str, seed: int | None = None) -> dict[str, Any]:
+        """The complete configuration of the member trained from ``seed`` (its cache key).
+
+        Without ``seed``: the configuration the members share.
+        """
+        config = {"engine": ENGINE_VERSION, "data": data_hash, "model": self.model_kwargs, "sparsity": self.sparsity,
+                  "pruning": asdict(self.schedule) if self.sparsity > 0 else None, "epochs": self.epochs,
+                  "batch_size": self.batch_size, "lr": self.lr, "lr_schedule": self.lr_schedule,
+                  "device": self.device.type}
+        return config if seed is None else {**config, "seed": seed}
+
+    def steps(self, n: int) -> int:
+        """Optimizer steps of training on ``n`` examples."""
+        return total_steps(n, epochs=self.epochs, batch_size=self.batch_size)
 
 
 def _check_level(level: Level) -> None:
@@ -138,11 +145,6 @@ def _check_level(level: Level) -> None:
     if not ok:
         raise ValueError(f"level must be a sparsity in [0, 1) or one of the quantization schemes "
                          f"{quantization.SCHEMES}, got {level!r}")
-
-
-def _check_scheme(scheme: str) -> None:
-    if scheme not in quantization.SCHEMES:
-        raise ValueError(f"scheme must be one of {quantization.SCHEMES}, got {scheme!r}")
 
 
 def _check_positive(**values: float) -> None:
@@ -440,7 +442,7 @@ def _train_members(images: torch.Tensor, targets: torch.Tensor, group: _Group, s
     # Adam of train_model, in its fused implementation: one kernel per step instead of ~8 per tensor.
     optimizer = torch.optim.Adam(group.params.values(), lr=recipe.lr, fused=True)
     n = len(targets)
-    steps = recipe.epochs * math.ceil(n / recipe.batch_size)
+    steps = recipe.steps(n)
     scheduler = lr_scheduler(optimizer, recipe.lr_schedule, steps)
     generators = [torch.Generator().manual_seed(seed) for seed in seeds]
     schedule = recipe.schedule.gradual_pruning(recipe.sparsity, steps) if recipe.sparsity > 0 else None
@@ -495,7 +497,7 @@ def _train_missing(images: torch.Tensor, targets: torch.Tensor, seeds: Sequence[
     workers = 1 if recipe.device.type == "cuda" else min(len(chunks), torch.get_num_threads())
     x, y = images.to(recipe.device), targets.to(recipe.device)
     stop, lock, trained = threading.Event(), threading.Lock(), {}
-    steps = recipe.epochs * math.ceil(len(y) / recipe.batch_size)
+    steps = recipe.steps(len(y))
     with (tqdm(total=steps * len(chunks), unit="step", disable=not progress,
                desc=f"training {len(seeds)} members (level {recipe.sparsity:g})") as bar,
           _deterministic_cudnn(recipe.device), _single_threaded_ops(recipe.device),
@@ -659,7 +661,6 @@ def quantize_population(population: Population, scheme: str) -> Population:
     Population
         Same seeds, ``level=scheme``, plain (mask-free) state dicts; cheap, so never cached.
     """
-    _check_scheme(scheme)
     if "quantization" in population.config:
         raise ValueError(f"population must not be quantized already, got level {population.level!r}")
 
@@ -670,18 +671,6 @@ def quantize_population(population: Population, scheme: str) -> Population:
                       tuple(quantized(s) for s in population.state_dicts),
                       tuple({e: quantized(s) for e, s in saved.items()} for saved in population.checkpoints),
                       {**population.config, "quantization": scheme})
-
-
-def _load_member(config: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The cached member of ``config``; ``None`` when absent or damaged (then with a warning)."""
-    path = entry_path(NAMESPACE, config)
-    if not path.exists():
-        return None
-    try:
-        return load_entry(path, config=config)
-    except CacheCorruptedError as err:
-        warnings.warn(f"damaged cache entry, rebuilding it: {err}", CacheRebuildWarning, stacklevel=4)
-        return None
 
 
 def train_population(data: ImageDataset | tuple[torch.Tensor, torch.Tensor], *, level: Level = 0.0, size: int,
@@ -753,17 +742,17 @@ def train_population(data: ImageDataset | tuple[torch.Tensor, torch.Tensor], *, 
                      float(lr), lr_schedule, schedule, _checkpoint_epochs(epochs, checkpoint_epochs), _device(device))
     architecture = _architecture(recipe, images[:1].cpu())  # a bad model or schedule fails now, not midway
     if recipe.sparsity > 0:
-        recipe.schedule.gradual_pruning(recipe.sparsity, epochs * math.ceil(len(targets) / recipe.batch_size))
+        recipe.schedule.gradual_pruning(recipe.sparsity, recipe.steps(len(targets)))
     data_hash = data_fingerprint(images, targets)
-    stored = {seed: _load_member(recipe.cache_config(data_hash, seed)) if cache else None for seed in seeds}
+    stored = {seed: load_cached(NAMESPACE, recipe.cache_config(data_hash, seed)) if cache else None
+              for seed in seeds}
     wanted = set(recipe.checkpoint_epochs)
     missing = [seed for seed, member in stored.items() if member is None or not wanted <= member["checkpoints"].keys()]
     if missing:  # members stored without some wanted checkpoint are retrained to keep both sets
         kept = wanted.union(*(stored[seed]["checkpoints"] for seed in missing if stored[seed] is not None))
         stored |= _train_missing(images, targets, missing, replace(recipe, checkpoint_epochs=tuple(sorted(kept))),
                                  architecture, group_size, data_hash if cache else None, progress)
-    config = recipe.cache_config(data_hash, seeds[0])
-    del config["seed"]
+    config = recipe.cache_config(data_hash)
     return Population(recipe.sparsity, seeds, recipe.model_kwargs,
                       tuple(stored[seed]["state_dict"] for seed in seeds),
                       tuple({e: stored[seed]["checkpoints"][e] for e in recipe.checkpoint_epochs} for seed in seeds),

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import copy
 import io
-import math
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 
@@ -42,7 +41,7 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
-from .training import train_model
+from .training import total_steps, train_model
 
 PRUNABLE_TYPES: tuple[type[nn.Module], ...] = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
 CLASSIFIER_NAME = "classifier"
@@ -421,7 +420,7 @@ def train_gradually_pruned(model: nn.Module, images: torch.Tensor, targets: torc
     **train_kwargs
         Further arguments of :func:`~course_lib.training.train_model` (``lr``, ``device``...).
     """
-    steps = epochs * math.ceil(len(targets) / batch_size)
+    steps = total_steps(len(targets), epochs=epochs, batch_size=batch_size)
     schedule = gradual_schedule(final_sparsity, steps, begin_fraction=begin_fraction, end_fraction=end_fraction,
                                 frequency=frequency, scope=scope, include_classifier=include_classifier)
     return train_model(model, images, targets, epochs=epochs, batch_size=batch_size, seed=seed,

@@ -177,6 +177,6 @@ def impact_counts(baseline_preds: ArrayLike, compressed_preds: Mapping[object, A
         significant = table[table["significant"]]
         hurt, helped = significant[significant["change"] < 0], significant[significant["change"] > 0]
         rows[level] = {"impacted": len(significant), "hurt": len(hurt), "helped": len(helped),
-                       "mean loss of hurt": -hurt["change"].mean() if len(hurt) else np.nan,
-                       "mean gain of helped": helped["change"].mean() if len(helped) else np.nan}
+                       "mean loss of hurt": -hurt["change"].mean(),  # NaN when empty
+                       "mean gain of helped": helped["change"].mean()}
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("level")

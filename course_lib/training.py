@@ -7,6 +7,7 @@ The population engine (:mod:`course_lib.population`) builds on the same recipe.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -16,6 +17,11 @@ from tqdm.auto import tqdm
 
 LR_SCHEDULES = ("constant", "cosine")
 """The learning-rate schedules, ``"constant"`` or ``"cosine"`` (decay from ``lr`` to 0 over all steps)."""
+
+
+def total_steps(n: int, *, epochs: int, batch_size: int) -> int:
+    """Optimizer steps of ``epochs`` passes over ``n`` examples: ``epochs * ceil(n / batch_size)``."""
+    return epochs * math.ceil(n / batch_size)
 
 
 def check_lr_schedule(schedule: str) -> None:
@@ -70,7 +76,7 @@ def train_model(model: nn.Module, images: torch.Tensor, targets: torch.Tensor, *
     model.to(device).train()
     x, y = images.to(device), targets.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    scheduler = lr_scheduler(optimizer, lr_schedule, epochs * -(-len(targets) // batch_size))
+    scheduler = lr_scheduler(optimizer, lr_schedule, total_steps(len(targets), epochs=epochs, batch_size=batch_size))
     generator = torch.Generator().manual_seed(seed)
     loss_fn = nn.CrossEntropyLoss()
     step = 0
