@@ -1,7 +1,13 @@
 """Library behind the course *What compressed neural networks forget, and who pays for it*.
 
-Importing the package is cheap: submodules (``course_lib.data``, ``course_lib.pruning``, ...)
-are imported on first use, so ``import course_lib`` never loads data or trains anything.
+Importing the package is cheap: its subpackages are imported on first use, so
+``import course_lib`` never loads torch, data or anything else. They are layered, each
+importing only from those before it:
+
+``core`` (settings, cache, profiles, argument checks) -> ``data`` -> ``training`` (models, the
+training recipe and loop, metrics) -> ``compression`` (masks, pruning, quantization, storage)
+-> ``populations`` -> ``analysis`` (class impact, exemplars, subgroups, changes, robustness)
+-> ``book`` (what chapters call). ``make test`` checks the order with import-linter.
 """
 
 from __future__ import annotations
@@ -11,17 +17,7 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-_SUBMODULES = (
-    "cache",
-    "config",
-    "data",
-    "models",
-    "population",
-    "profiles",
-    "pruning",
-    "quantization",
-    "training",
-)
+_SUBMODULES = ("core", "data", "training", "compression", "populations", "analysis", "book")
 
 __all__ = ["__version__", *_SUBMODULES]
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from course_lib import cache
+from course_lib.core import cache
 
 
 def test_config_key_ignores_key_order_and_tuple_vs_list():

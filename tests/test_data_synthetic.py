@@ -12,8 +12,8 @@ import torch
 from course_lib import data
 from course_lib.data import synthetic
 from course_lib.data.synthetic import CELEBA_JOINT_SHARES, CELEBA_TRAIN_COUNTS, load_synthetic_celeba
-from course_lib.models import make_model
-from course_lib.training import accuracy, predict_logits, train_model
+from course_lib.training import make_model
+from course_lib.training import TrainingRecipe, accuracy, predict_logits, train_model
 
 SMALL = 2_000
 
@@ -167,7 +167,7 @@ def test_small_cnn_takes_the_shortcut():
     """The calibration claim: high accuracy, yet blond men are missed far more often than blond women."""
     train, test = load_synthetic_celeba(split="train"), load_synthetic_celeba(split="test")
     model = make_model(in_channels=3, num_classes=2, image_size=32, seed=0)
-    train_model(model, train.images, train.targets, epochs=4, seed=0)
+    train_model(model, train.images, train.targets, recipe=TrainingRecipe(epochs=4), seed=0)
     preds = predict_logits(model, test.images).argmax(1).numpy()
     blond, male = test.attributes["blond"].to_numpy(), test.attributes["male"].to_numpy()
     top1 = accuracy(preds, test.targets)

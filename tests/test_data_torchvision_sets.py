@@ -17,7 +17,7 @@ from fixtures_data import (CELEBA_ATTRS, CELEBA_PARTITION, CIFAR_CLASSES, CIFAR_
                            truncate, truncated_message, write_cifar10)
 
 from course_lib import data
-from course_lib.config import DataCorruptedError, DataNotFoundError
+from course_lib.core.config import DataCorruptedError, DataNotFoundError
 from course_lib.data import torchvision_sets
 from course_lib.data.torchvision_sets import load_celeba, load_cifar10
 

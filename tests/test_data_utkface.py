@@ -18,7 +18,7 @@ from fixtures_data import (UTK_KEPT, UTK_MALFORMED, UTK_NAMES, colour, real_data
                            truncate, truncated_message, write_utkface_archive, write_utkface_folder)
 
 from course_lib import data
-from course_lib.config import DataCorruptedError, DataNotFoundError
+from course_lib.core.config import DataCorruptedError, DataNotFoundError
 from course_lib.data import utkface
 from course_lib.data.utkface import MalformedNameWarning, load_utkface
 

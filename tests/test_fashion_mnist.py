@@ -8,7 +8,7 @@ import pytest
 
 from conftest import shared_data_dir
 from course_lib import data
-from course_lib.config import DataCorruptedError, DataNotFoundError
+from course_lib.core.config import DataCorruptedError, DataNotFoundError
 
 
 def write_idx(path: Path, array: np.ndarray, *, gz: bool = True) -> None:

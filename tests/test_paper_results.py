@@ -2,7 +2,7 @@
 
 import pytest
 
-from course_lib import paper_results
+from course_lib.book import papers as paper_results
 from course_lib.data.synthetic import CELEBA_TRAIN_COUNTS
 
 

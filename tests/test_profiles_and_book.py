@@ -6,7 +6,8 @@ import sys
 import pytest
 import torch
 
-from course_lib import book, profiles
+from course_lib import book
+from course_lib.core import profiles
 
 
 def test_three_profiles_grow_in_scale():

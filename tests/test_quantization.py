@@ -3,7 +3,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from course_lib import models, pruning, quantization, training
+from course_lib import training
+from course_lib.compression import masks as mask_layout
+from course_lib.compression import pruning, quantization, storage
+from course_lib.training import models
 
 # Hand-made weights: rows are output channels with max |w| of 127, 0 and 2.54.
 W = torch.tensor([[127.0, -63.4, 0.6],
@@ -72,9 +75,9 @@ def test_float16_round_trip_and_float32_identity():
     model = small_cnn()
     half = quantization.quantize_model(model, "float16")
     same = quantization.quantize_model(model, "float32")
-    for (_, original), (_, rounded), (_, copied) in zip(pruning.prunable_parameters(model),
-                                                        pruning.prunable_parameters(half),
-                                                        pruning.prunable_parameters(same)):
+    for (_, original), (_, rounded), (_, copied) in zip(mask_layout.prunable_parameters(model),
+                                                        mask_layout.prunable_parameters(half),
+                                                        mask_layout.prunable_parameters(same)):
         assert torch.equal(rounded.weight, original.weight.half().float())
         assert torch.equal(rounded.bias, original.bias)  # biases stay float32
         assert torch.equal(copied.weight, original.weight)
@@ -97,7 +100,7 @@ def test_quantize_model_copies_and_changes_predictions_slightly(scheme, toleranc
 def test_quantize_model_on_a_pruned_model_keeps_zeros():
     model = pruning.prune_magnitude(small_cnn(), 0.9)
     quantized = quantization.quantize_model(model, "int8-channel")
-    for (_, pruned), (_, rounded) in zip(pruning.prunable_parameters(model), pruning.prunable_parameters(quantized)):
+    for (_, pruned), (_, rounded) in zip(mask_layout.prunable_parameters(model), mask_layout.prunable_parameters(quantized)):
         assert not hasattr(rounded, "weight_mask")
         assert torch.equal(rounded.weight == 0, pruned.weight_mask == 0)
     assert hasattr(model.classifier, "weight_mask")
@@ -105,20 +108,20 @@ def test_quantize_model_on_a_pruned_model_keeps_zeros():
 
 def test_quantized_storage_bytes():
     model = small_cnn()
-    layers = pruning.prunable_parameters(model)
+    layers = mask_layout.prunable_parameters(model)
     n = sum(m.weight.numel() for _, m in layers)
-    sizes = {scheme: quantization.quantized_storage_bytes(model, scheme) for scheme in quantization.SCHEMES}
+    sizes = {scheme: storage.quantized_storage_bytes(model, scheme) for scheme in quantization.SCHEMES}
     assert sizes["float32"]["payload_bytes"] == 4 * n
     assert sizes["float16"]["payload_bytes"] == 2 * n
     assert sizes["int8-tensor"]["payload_bytes"] == n + 4 * len(layers)
     assert sizes["int8-channel"]["payload_bytes"] == n + 4 * sum(m.weight.shape[0] for _, m in layers)
-    assert sizes["float32"]["bytes"] == pruning.storage_bytes(model).loc["dense", "bytes"]
+    assert sizes["float32"]["bytes"] == storage.storage_bytes(model).loc["dense", "bytes"]
     assert sizes["float32"]["bytes"] > sizes["float16"]["bytes"] > sizes["int8-channel"]["bytes"]
 
 
 def test_invalid_scheme_lists_the_choices():
-    message = r"^scheme must be one of \('float32', 'float16', 'int8-tensor', 'int8-channel'\), got 'int4'$"
+    message = r"^scheme must be one of \['float32', 'float16', 'int8-tensor', 'int8-channel'\], got 'int4'$"
     with pytest.raises(ValueError, match=message):
         quantization.quantize_model(small_cnn(), "int4")
     with pytest.raises(ValueError, match=message):
-        quantization.quantized_storage_bytes(small_cnn(), "int4")
+        storage.quantized_storage_bytes(small_cnn(), "int4")

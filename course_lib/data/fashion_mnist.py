@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .. import cache
-from ..config import DATA_DIR_ENV, DataCorruptedError, DataNotFoundError
+from ..core import cache
+from ..core.config import DATA_DIR_ENV, DataCorruptedError, DataNotFoundError
 from .dataset import ImageDataset, concat, from_uint8
 from .images import resolve_root
 

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..config import DATA_DIR_ENV, DataCorruptedError, DataNotFoundError, data_dir
+from ..core.config import DATA_DIR_ENV, DataCorruptedError, DataNotFoundError, data_dir
 
 _MIN_SIZE = 8
 _CHUNK = 2048  # images handed to the thread pool at a time

@@ -52,7 +52,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .. import cache
+from ..core import cache
 from .dataset import ImageDataset, check_split, from_uint8, seeded_test_mask
 
 NAME = "synthetic-celeba"

@@ -42,8 +42,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .. import cache
-from ..config import DataCorruptedError
+from ..core import cache
+from ..core.config import DataCorruptedError
 from .dataset import ImageDataset, check_split, concat, from_uint8
 from .images import check_image_size, decode_jpegs, not_found_error, resolve_root
 

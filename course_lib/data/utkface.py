@@ -35,8 +35,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .. import cache
-from ..config import DataCorruptedError
+from ..core import cache
+from ..core.config import DataCorruptedError
 from .dataset import ImageDataset, check_split, from_uint8, seeded_test_mask
 from .images import check_image_size, decode_jpegs, not_found_error, resolve_root
 

@@ -14,11 +14,26 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 
-from . import data
-from .data import ImageDataset
-from .data.utkface import MalformedNameWarning
-from .population import Level, Population, train_populations
-from .profiles import Profile, get_profile
+from dataclasses import replace
+
+from .. import data
+from ..core.profiles import Profile, get_profile
+from ..data import ImageDataset
+from ..data.utkface import MalformedNameWarning
+from ..populations import Level, Population, train_populations
+from ..training import TrainingRecipe
+
+
+def recipe(profile: str | Profile) -> TrainingRecipe:
+    """The :class:`~course_lib.training.recipe.TrainingRecipe` of a profile: its epochs, batch size, lr and schedule."""
+    profile = get_profile(profile)
+    return TrainingRecipe(epochs=profile.epochs, batch_size=profile.batch_size, lr=profile.lr,
+                          lr_schedule=profile.lr_schedule)
+
+
+def finetune_recipe(profile: str | Profile) -> TrainingRecipe:
+    """The recipe of a profile with its ``finetune_epochs`` (fine-tuning after one-shot pruning)."""
+    return replace(recipe(profile), epochs=get_profile(profile).finetune_epochs)
 
 
 def fashion_mnist(profile: str | Profile) -> tuple[ImageDataset, ImageDataset]:
@@ -49,7 +64,7 @@ def synthetic_celeba(profile: str | Profile) -> tuple[ImageDataset, ImageDataset
 def utkface(profile: str | Profile) -> tuple[ImageDataset, ImageDataset]:
     """The UTKFace train and test sets of a profile (target: gender), at ``image_size`` pixels.
 
-    The official-layout folder has no split; :func:`course_lib.data.load` draws a seeded one,
+    The official-layout folder has no split; :func:`~course_lib.data.load` draws a seeded one,
     from which ``n_train`` and ``n_test`` examples are drawn as for :func:`fashion_mnist`
     (stratified by gender). Under ``course`` the whole test split is kept, so that the rarest
     race-gender-age groups keep every image.
@@ -66,12 +81,11 @@ def populations(profile: str | Profile, train: ImageDataset, *, levels: Sequence
                 progress: bool = False) -> dict[Level, Population]:
     """The populations of a profile at every level: ``population_size`` models each.
 
-    Trained with the profile's epochs, batch size, learning rate and its schedule, and device, by
-    :func:`course_lib.population.train_populations` (sparse levels by gradual magnitude pruning,
-    quantization schemes by quantizing the dense members), or loaded from the cache.
+    Trained with the profile's :func:`recipe` on its device by
+    :func:`~course_lib.populations.population.train_populations` (sparse levels by gradual
+    magnitude pruning, quantization schemes by quantizing the dense members), or loaded from the
+    cache.
     """
     profile = get_profile(profile)
-    return train_populations(train, levels=levels, size=profile.population_size, epochs=profile.epochs,
-                             batch_size=profile.batch_size, lr=profile.lr, lr_schedule=profile.lr_schedule,
-                             device=profile.torch_device,
-                             progress=progress)
+    return train_populations(train, levels=levels, size=profile.population_size, recipe=recipe(profile),
+                             device=profile.torch_device, progress=progress)

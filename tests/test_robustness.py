@@ -9,8 +9,10 @@ import pytest
 import torch
 from torchvision.transforms.v2 import functional as TF
 
-from course_lib import corruptions, population
-from course_lib.corruptions import CORRUPTIONS, SEVERITIES, SEVERITY_PARAMETERS, corrupt
+from course_lib.analysis import robustness as corruptions
+from course_lib.populations import population
+from course_lib.training import TrainingRecipe
+from course_lib.analysis.robustness import CORRUPTIONS, SEVERITIES, SEVERITY_PARAMETERS, corrupt
 from course_lib.data import ImageDataset
 
 SETTINGS = [(c, s) for c in CORRUPTIONS for s in SEVERITIES]
@@ -193,18 +195,23 @@ def test_empty_batch():
     ({"corruption": "fog", "severity": 1}, r"corruption must be one of \['gaussian_noise', .*'jpeg'\], got 'fog'"),
     ({"corruption": "contrast", "severity": 0}, r"severity must be one of \[1, 2, 3, 4, 5\], got 0"),
     ({"corruption": "contrast", "severity": 6}, r"severity must be one of \[1, 2, 3, 4, 5\], got 6"),
-    ({"corruption": "contrast", "severity": True}, r"severity must be one of \[1, 2, 3, 4, 5\], got True"),
 ])
 def test_bad_settings_are_rejected(kwargs, message):
     with pytest.raises(ValueError, match=message):
         corrupt(torch.zeros(1, 1, 4, 4), **kwargs)
 
 
+@pytest.mark.parametrize("severity", [True, 5.0])
+def test_a_severity_that_is_no_integer_is_a_type_error(severity):
+    with pytest.raises(TypeError, match=f"severity must be an integer, got {severity!r}"):
+        corrupt(torch.zeros(1, 1, 4, 4), corruption="contrast", severity=severity)
+
+
 @pytest.mark.parametrize("images,message", [
-    (torch.zeros(1, 4, 4), r"images must have shape \(N, C, H, W\), got \(1, 4, 4\)"),
+    (torch.zeros(1, 4, 4), r"images must be a float tensor of shape \(N, C, H, W\), got torch.float32 \(1, 4, 4\)"),
     (torch.zeros(1, 2, 4, 4), r"images must have 1 or 3 channels, got 2"),
     (torch.zeros(1, 1, 4, 4, dtype=torch.float64), r"images must be float32 in \[0, 1\], got torch.float64"),
-    (torch.zeros(1, 1, 4, 4, dtype=torch.uint8), r"images must be float32 in \[0, 1\], got torch.uint8"),
+    (torch.zeros(1, 1, 4, 4, dtype=torch.uint8), r"images must be a float tensor of shape \(N, C, H, W\), got torch.uint8"),
     (torch.full((1, 1, 4, 4), 1.5), r"images must lie in \[0, 1\], got values in \[1.5, 1.5\]"),
     (torch.full((1, 1, 4, 4), -0.5), r"images must lie in \[0, 1\], got values in \[-0.5, -0.5\]"),
     (torch.full((1, 1, 4, 4), float("nan")), r"images must lie in \[0, 1\]"),
@@ -232,7 +239,7 @@ def toy():
     y = (x[:, 0, :4].mean((1, 2)) > x[:, 0, 4:].mean((1, 2))).long()
     attributes = pd.DataFrame(index=pd.Index([f"toy-{i}" for i in range(len(y))], name="example_id"))
     dataset = ImageDataset("toy", "test", x, y, attributes, ("top", "bottom"))
-    dense = population.train_population(dataset, size=2, epochs=1, batch_size=32, cache=False, progress=False)
+    dense = population.train_population(dataset, size=2, recipe=TrainingRecipe(epochs=1, batch_size=32), cache=False, progress=False)
     return dataset, {0.0: dense, "float16": population.quantize_population(dense, "float16")}
 
 

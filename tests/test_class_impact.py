@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats as scipy_stats
 
-from course_lib.stats import class_impact, impact_counts, normalized_recall, welch_t_test
+from course_lib.analysis.class_impact import class_impact, impact_counts, normalized_recall, welch_t_test
 
 TARGETS = np.array([0, 0, 1, 1])
 
@@ -42,7 +42,7 @@ def test_welch_exact_value_and_constant_samples():
     assert t == pytest.approx(-3 / np.sqrt(2 / 3))
     assert p == pytest.approx(2 * scipy_stats.t.sf(3 / np.sqrt(2 / 3), 4))
     assert all(np.isnan(welch_t_test([1, 1], [1, 1])))
-    with pytest.raises(ValueError, match="a must be one-dimensional with at least 2 values"):
+    with pytest.raises(ValueError, match="a must have shape \(n,\) or \(n, m\) with n >= 2 values"):
         welch_t_test([1.0], [1.0, 2.0])
 
 
@@ -61,7 +61,7 @@ def _population(recall_by_class: list[list[float]], per_class: int = 20) -> tupl
 def test_class_impact_flags_the_class_that_loses_more_than_top1():
     dense, targets = _population([[0.9, 0.9, 0.9], [0.95, 0.9, 0.85], [0.9, 0.85, 0.95], [0.85, 0.95, 0.9]])
     pruned, _ = _population([[0.5, 0.95, 0.95], [0.55, 0.9, 1.0], [0.5, 1.0, 0.9], [0.45, 0.95, 0.95]])
-    table = class_impact(dense, pruned, targets, classes=["cat", "dog", "eel"])
+    table = class_impact(baseline=dense, compressed=pruned, targets=targets, classes=["cat", "dog", "eel"])
     assert list(table.index) == ["cat", "dog", "eel"]
     assert list(table.columns) == ["baseline", "compressed", "change", "t", "p", "p_adjusted", "significant"]
     r_dense = normalized_recall(dense, targets, 3)
@@ -80,8 +80,8 @@ def test_benjamini_hochberg_is_optional_and_never_lowers_p():
     dense = rng.integers(0, 4, size=(5, 400))
     pruned = rng.integers(0, 4, size=(5, 400))
     targets = rng.integers(0, 4, size=400)
-    plain = class_impact(dense, pruned, targets)
-    bh = class_impact(dense, pruned, targets, correction="bh")
+    plain = class_impact(baseline=dense, compressed=pruned, targets=targets)
+    bh = class_impact(baseline=dense, compressed=pruned, targets=targets, correction="bh")
     assert (bh["p_adjusted"] >= plain["p"] - 1e-15).all()
     assert np.allclose(bh["p_adjusted"], scipy_stats.false_discovery_control(plain["p"]))
     assert bh.attrs["correction"] == "bh" and bh.attrs["n_significant"] <= plain.attrs["n_significant"]
@@ -89,25 +89,25 @@ def test_benjamini_hochberg_is_optional_and_never_lowers_p():
 
 def test_identical_populations_change_nothing():
     preds = np.array([[0, 0, 1, 1], [0, 0, 1, 1]])
-    table = class_impact(preds, preds, TARGETS)
+    table = class_impact(baseline=preds, compressed=preds, targets=TARGETS)
     assert table["change"].tolist() == [0.0, 0.0]
     assert table["p"].isna().all() and not table["significant"].any()
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"alpha": 1.5}, "alpha must lie in \\(0, 1\\), got 1.5"),
+    ({"alpha": 1.5}, "alpha must be a real number in \\(0, 1\\), got 1.5"),
     ({"correction": "bonferroni"}, "correction must be one of \\[None, 'bh'\\], got 'bonferroni'"),
 ])
 def test_class_impact_validates(kwargs, message):
     with pytest.raises(ValueError, match=message):
-        class_impact(np.zeros((2, 4), dtype=int), np.zeros((2, 4), dtype=int), TARGETS, **kwargs)
+        class_impact(baseline=np.zeros((2, 4), dtype=int), compressed=np.zeros((2, 4), dtype=int), targets=TARGETS, **kwargs)
 
 
 def test_impact_counts_split_losers_and_winners():
     dense, targets = _population([[0.9, 0.9, 0.9], [0.95, 0.9, 0.85], [0.9, 0.85, 0.95], [0.85, 0.95, 0.9]])
     pruned, _ = _population([[0.5, 0.95, 0.95], [0.55, 0.9, 1.0], [0.5, 1.0, 0.9], [0.45, 0.95, 0.95]])
-    counts = impact_counts(dense, {0.9: pruned, 0.0: dense}, targets)
-    table = class_impact(dense, pruned, targets)
+    counts = impact_counts(baseline=dense, compressed={0.9: pruned, 0.0: dense}, targets=targets)
+    table = class_impact(baseline=dense, compressed=pruned, targets=targets)
     assert counts.loc[0.9, "impacted"] == table.attrs["n_significant"]
     assert counts.loc[0.9, "hurt"] == 1
     assert counts.loc[0.9, "mean loss of hurt"] == pytest.approx(-table.loc[0, "change"])

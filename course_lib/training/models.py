@@ -7,6 +7,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from ..core.validation import check_integer
+
 
 class SmallCNN(nn.Module):
     """Conv-ReLU-MaxPool blocks, then a hidden fully connected layer and a linear classifier.
@@ -49,6 +51,10 @@ class SmallCNN(nn.Module):
 def make_model(*, in_channels: int, num_classes: int, image_size: int, seed: int,
                channels: Sequence[int] = (16, 32), hidden: int = 64) -> SmallCNN:
     """A :class:`SmallCNN` whose initial weights depend only on ``seed`` (global RNG untouched)."""
+    for name, value in (("in_channels", in_channels), ("num_classes", num_classes), ("image_size", image_size),
+                        ("hidden", hidden), *((f"channels[{i}]", c) for i, c in enumerate(channels))):
+        check_integer(value, name, low=1)
+    seed = check_integer(seed, "seed", low=0)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return SmallCNN(in_channels, num_classes, image_size, channels=channels, hidden=hidden)

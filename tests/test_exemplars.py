@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from course_lib.pie import disagreement_score, enrichment, modal_labels, pie_mask, pie_masks, subset_accuracies, without_pies
+from course_lib.analysis.exemplars import disagreement_score, enrichment, modal_labels, pie_mask, pie_masks, subset_accuracies, without_pies
 
 # 4 models x 6 examples. Columns: unanimous 0; majority 1; tie 0/2 (-> 0); tie 1/2 (-> 1);
 # three-way 3/1/1 split... ; label 4 alone.
@@ -36,14 +36,14 @@ def test_modal_label_is_a_most_frequent_label_and_the_smallest_such(preds):
         assert modal[i] == np.flatnonzero(counts == counts.max())[0]
 
 
-@pytest.mark.parametrize("bad, message", [
-    (np.zeros(3, dtype=int), "shape \\(K, N\\)"),
-    (np.zeros((0, 3), dtype=int), "K >= 1"),
-    (np.zeros((2, 3)), "integer class labels"),
-    (-np.ones((2, 3), dtype=int), ">= 0"),
+@pytest.mark.parametrize("bad, error, message", [
+    (np.zeros(3, dtype=int), ValueError, "shape \\(K, N\\)"),
+    (np.zeros((0, 3), dtype=int), ValueError, "K >= 1"),
+    (np.zeros((2, 3)), TypeError, "integer class labels"),
+    (-np.ones((2, 3), dtype=int), ValueError, ">= 0"),
 ])
-def test_bad_predictions_are_named(bad, message):
-    with pytest.raises(ValueError, match=f"preds must .*{message}|preds must hold.*{message}"):
+def test_bad_predictions_are_named(bad, error, message):
+    with pytest.raises(error, match=f"preds must .*{message}|preds must hold.*{message}"):
         modal_labels(bad)
 
 
@@ -51,16 +51,16 @@ def test_pie_mask_compares_modal_labels_and_ignores_the_truth():
     pruned = np.array([[0, 2, 2, 1, 3, 4],
                        [0, 2, 2, 1, 1, 4],
                        [0, 1, 2, 1, 1, 0]])   # modal: 0, 2, 2, 1, 1, 4
-    assert pie_mask(DENSE, pruned).tolist() == [False, True, True, False, True, False]
+    assert pie_mask(baseline=DENSE, compressed=pruned).tolist() == [False, True, True, False, True, False]
 
 
 def test_pie_mask_needs_the_same_examples():
-    with pytest.raises(ValueError, match="same examples.*N=6 and N=2"):
-        pie_mask(DENSE, np.zeros((2, 2), dtype=int))
+    with pytest.raises(ValueError, match="compressed must have shape \\(K, N=6\\)"):
+        pie_mask(baseline=DENSE, compressed=np.zeros((2, 2), dtype=int))
 
 
 def test_pie_masks_keep_one_column_per_level():
-    masks = pie_masks(DENSE, {0.5: DENSE[:3], 0.9: np.zeros((3, 6), dtype=int)})
+    masks = pie_masks(baseline=DENSE, compressed={0.5: DENSE[:3], 0.9: np.zeros((3, 6), dtype=int)})
     assert list(masks.columns) == [0.5, 0.9]
     assert masks[0.5].tolist() == [False] * 6          # modal of the first three rows: 0 1 0 1 3 4
     assert masks[0.9].tolist() == [False, True, False, True, True, True]
@@ -90,7 +90,7 @@ def test_subset_accuracies_of_an_empty_subset_and_a_single_model():
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"targets": np.zeros(5, dtype=int)}, "targets must have shape \\(6,\\)"),
+    ({"targets": np.zeros(5, dtype=int)}, "targets must have shape \\(N=6,\\)"),
     ({"mask": np.zeros(6, dtype=int)}, "mask must be a boolean array of shape \\(6,\\)"),
 ])
 def test_subset_accuracies_validate(kwargs, message):
@@ -144,23 +144,23 @@ def test_disagreement_score_exact():
     baseline = np.array([[[big, 0.0], [0.0, 0.0]],
                          [[big, 0.0], [0.0, 0.0]]])
     compressed = np.array([[[0.0, big], [np.log(3.0), 0.0]]])   # sure of 1; 3:1 for class 0
-    scores = disagreement_score(baseline, compressed)
+    scores = disagreement_score(baseline=baseline, compressed=compressed)
     assert scores[0] == pytest.approx(2.0)
     assert scores[1] == pytest.approx(abs(0.5 - 0.75) + abs(0.5 - 0.25))
-    assert disagreement_score(baseline, baseline).tolist() == [0.0, 0.0]
+    assert disagreement_score(baseline=baseline, compressed=baseline).tolist() == [0.0, 0.0]
 
 
 @settings(max_examples=30, deadline=None)
 @given(hnp.arrays(np.float64, (3, 4, 5), elements=st.floats(-20, 20)),
        hnp.arrays(np.float64, (2, 4, 5), elements=st.floats(-20, 20)))
 def test_disagreement_score_lies_in_0_2_and_is_symmetric(a, b):
-    s = disagreement_score(a, b)
+    s = disagreement_score(baseline=a, compressed=b)
     assert s.shape == (4,) and (s >= 0).all() and (s <= 2 + 1e-12).all()
-    assert np.allclose(s, disagreement_score(b, a))
+    assert np.allclose(s, disagreement_score(baseline=b, compressed=a))
 
 
 def test_disagreement_score_validates():
-    with pytest.raises(ValueError, match="baseline_logits must have shape \\(K, N, C\\)"):
-        disagreement_score(np.zeros((2, 3)), np.zeros((1, 2, 3)))
-    with pytest.raises(ValueError, match="same examples and classes"):
-        disagreement_score(np.zeros((1, 2, 3)), np.zeros((1, 2, 4)))
+    with pytest.raises(ValueError, match="baseline must have shape \\(K, N, C\\)"):
+        disagreement_score(baseline=np.zeros((2, 3)), compressed=np.zeros((1, 2, 3)))
+    with pytest.raises(ValueError, match="compressed must cover the examples and classes of baseline"):
+        disagreement_score(baseline=np.zeros((1, 2, 3)), compressed=np.zeros((1, 2, 4)))

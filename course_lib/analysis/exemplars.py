@@ -2,7 +2,7 @@
 
 Definitions follow Hooker et al., "What do compressed deep neural networks forget?"
 (arXiv:1911.05248, v3, which adds quantization). A population of ``K`` models is trained per
-compression level (:mod:`course_lib.population`); its *modal label* for an example is the
+compression level (:mod:`course_lib.populations`); its *modal label* for an example is the
 label most of its members predict. An example is a **PIE** at a sparsity level when the modal
 label of the pruned population differs from the modal label of the dense population; the same
 test with a quantized population gives a **CIE**. The true label plays no part: a PIE is an
@@ -13,9 +13,10 @@ never pooled.
 
 Conventions
 -----------
-* Ties in the modal label go to the **smallest** class index (``np.argmax`` over the label
-  counts). The paper's code took the largest; with an even population size ties are possible,
-  so the two conventions can disagree on a handful of examples.
+* Ties in the modal label go to the **smallest** class index (:func:`scipy.stats.mode`). The
+  paper's code took the largest. Ties need not come from an even population size: with
+  ``K = 5`` and three labels a 2-2-1 split is a tie, so the two conventions can disagree on a
+  handful of examples.
 * Accuracies are computed per member and then summarised over the population (mean and
   standard deviation across members), as the paper reports them.
 """
@@ -27,34 +28,12 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 import torch
+from scipy import stats as _scipy_stats
+
+from ..core.validation import check_labels, check_mask
+from ..training import accuracy
 
 ArrayLike = np.ndarray | torch.Tensor
-
-
-def _labels(preds: ArrayLike, name: str) -> np.ndarray:
-    """``preds`` as an int64 array of shape ``(K, N)``, validated."""
-    preds = np.asarray(preds)
-    if preds.ndim != 2 or preds.shape[0] == 0:
-        raise ValueError(f"{name} must have shape (K, N) with K >= 1 models, got {preds.shape}")
-    if not np.issubdtype(preds.dtype, np.integer):
-        raise ValueError(f"{name} must hold integer class labels, got dtype {preds.dtype}")
-    if preds.size and preds.min() < 0:
-        raise ValueError(f"{name} must hold class labels >= 0, got {preds.min()}")
-    return preds.astype(np.int64, copy=False)
-
-
-def _targets(targets: ArrayLike, n: int) -> np.ndarray:
-    targets = np.asarray(targets)
-    if targets.shape != (n,):
-        raise ValueError(f"targets must have shape ({n},), one label per example, got {targets.shape}")
-    return targets
-
-
-def _mask(mask: ArrayLike, n: int) -> np.ndarray:
-    mask = np.asarray(mask)
-    if mask.shape != (n,) or mask.dtype != bool:
-        raise ValueError(f"mask must be a boolean array of shape ({n},), got {mask.dtype} {mask.shape}")
-    return mask
 
 
 def modal_labels(preds: ArrayLike) -> np.ndarray:
@@ -76,53 +55,51 @@ def modal_labels(preds: ArrayLike) -> np.ndarray:
     >>> modal_labels([[0, 1, 2], [1, 1, 0], [1, 2, 0], [0, 2, 2]]).tolist()
     [0, 1, 0]
     """
-    preds = _labels(preds, "preds")
-    k, n = preds.shape
-    num_labels = int(preds.max()) + 1 if preds.size else 1
-    counts = np.zeros((n, num_labels), dtype=np.int64)
-    np.add.at(counts, (np.broadcast_to(np.arange(n), (k, n)), preds), 1)
-    return counts.argmax(axis=1)
+    preds = check_labels(preds, "preds")
+    return _scipy_stats.mode(preds, axis=0).mode.astype(np.int64)
 
 
-def pie_mask(baseline_preds: ArrayLike, compressed_preds: ArrayLike) -> np.ndarray:
+def pie_mask(*, baseline: ArrayLike, compressed: ArrayLike) -> np.ndarray:
     """Which examples are PIEs (CIEs) of one compressed population against the dense one.
 
     Parameters
     ----------
-    baseline_preds : array-like
+    baseline : array-like
         Shape ``(K, N)``. Labels predicted by the dense population.
-    compressed_preds : array-like
-        Shape ``(K', N)``. Labels predicted by the population at one compression level (``K'`` may differ from ``K``).
+    compressed : array-like
+        Shape ``(K', N)``. Labels predicted by the population at one compression level (``K'``
+        may differ from ``K``).
 
     Returns
     -------
     numpy.ndarray
-        Shape ``(N,)``. ``modal_labels(compressed_preds) != modal_labels(baseline_preds)``; the true label plays
-        no part.
+        Shape ``(N,)``. ``modal_labels(compressed) != modal_labels(baseline)``; the true label
+        plays no part.
     """
-    base, comp = _labels(baseline_preds, "baseline_preds"), _labels(compressed_preds, "compressed_preds")
-    if base.shape[1] != comp.shape[1]:
-        raise ValueError("baseline_preds and compressed_preds must cover the same examples, "
-                         f"got N={base.shape[1]} and N={comp.shape[1]}")
+    base = check_labels(baseline, "baseline")
+    comp = check_labels(compressed, "compressed", n=base.shape[1])
     return modal_labels(base) != modal_labels(comp)
 
 
-def pie_masks(baseline_preds: ArrayLike, compressed_preds: Mapping[object, ArrayLike]) -> pd.DataFrame:
+def pie_masks(*, baseline: ArrayLike, compressed: Mapping[object, ArrayLike]) -> pd.DataFrame:
     """One PIE mask per compression level, as the columns of a boolean DataFrame.
 
     Parameters
     ----------
-    baseline_preds : array-like
+    baseline : array-like
         Shape ``(K, N)``. Labels predicted by the dense population.
-    compressed_preds : mapping
-        Shape ``(K', N)``. Labels predicted by each compressed population.
+    compressed : mapping
+        Shape ``(K', N)``. Labels predicted by each compressed population, by level.
 
     Returns
     -------
     pandas.DataFrame
-        Shape ``(N, levels)``. Column ``level`` is :func:`pie_mask` of that level; levels are never pooled.
+        Shape ``(N, levels)``. Column ``level`` is :func:`pie_mask` of that level; levels are
+        never pooled.
     """
-    return pd.DataFrame({level: pie_mask(baseline_preds, preds) for level, preds in compressed_preds.items()})
+    if not isinstance(compressed, Mapping):
+        raise TypeError(f"compressed must be a mapping of level to predictions, got {type(compressed).__name__}")
+    return pd.DataFrame({level: pie_mask(baseline=baseline, compressed=preds) for level, preds in compressed.items()})
 
 
 def subset_accuracies(preds: Mapping[object, ArrayLike], targets: ArrayLike, mask: ArrayLike) -> pd.DataFrame:
@@ -147,12 +124,11 @@ def subset_accuracies(preds: Mapping[object, ArrayLike], targets: ArrayLike, mas
     """
     rows = []
     for name, population_preds in preds.items():
-        labels = _labels(population_preds, f"preds[{name!r}]")
-        y = _targets(targets, labels.shape[1])
-        pie = _mask(mask, labels.shape[1])
-        correct = labels == y
+        labels = check_labels(population_preds, f"preds[{name!r}]")
+        y = check_labels(targets, "targets", ndim=1, n=labels.shape[1])
+        pie = check_mask(mask, "mask", n=labels.shape[1])
         for subset, keep in (("PIE", pie), ("non-PIE", ~pie), ("all", np.ones_like(pie))):
-            member_acc = correct[:, keep].mean(axis=1) if keep.any() else np.full(len(labels), np.nan)
+            member_acc = accuracy(labels[:, keep], y[keep])
             rows.append({"population": name, "subset": subset, "n": int(keep.sum()),
                          "mean": float(np.mean(member_acc)),
                          "sd": float(np.std(member_acc, ddof=1)) if len(labels) > 1 else float("nan")})
@@ -235,7 +211,7 @@ def enrichment(mask: ArrayLike, attributes: pd.DataFrame) -> pd.DataFrame:
     """
     pie = np.asarray(mask)
     flags = _flags(attributes, len(pie))
-    pie = _mask(pie, len(flags))
+    pie = check_mask(pie, "mask", n=len(flags))
     flagged = flags.sum()
     flagged_pies = flags[pie].sum()
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -250,7 +226,7 @@ def enrichment(mask: ArrayLike, attributes: pd.DataFrame) -> pd.DataFrame:
     return table.rename_axis("flag")
 
 
-def disagreement_score(baseline_logits: ArrayLike, compressed_logits: ArrayLike) -> np.ndarray:
+def disagreement_score(*, baseline: ArrayLike, compressed: ArrayLike) -> np.ndarray:
     """A continuous score of how differently two populations see every example.
 
     Our own construction, not the paper's: the L1 distance between the populations' mean
@@ -265,9 +241,9 @@ def disagreement_score(baseline_logits: ArrayLike, compressed_logits: ArrayLike)
 
     Parameters
     ----------
-    baseline_logits : array-like
+    baseline : array-like
         Shape ``(K, N, C)``. Logits of the dense population (``Population.logits``).
-    compressed_logits : array-like
+    compressed : array-like
         Shape ``(K', N, C)``. Logits of the compressed population on the same examples.
 
     Returns
@@ -275,13 +251,13 @@ def disagreement_score(baseline_logits: ArrayLike, compressed_logits: ArrayLike)
     numpy.ndarray
         Shape ``(N,)``: the score of every example.
     """
-    base = torch.as_tensor(np.asarray(baseline_logits), dtype=torch.float64)
-    comp = torch.as_tensor(np.asarray(compressed_logits), dtype=torch.float64)
-    for name, logits in (("baseline_logits", base), ("compressed_logits", comp)):
+    base = torch.as_tensor(np.asarray(baseline), dtype=torch.float64)
+    comp = torch.as_tensor(np.asarray(compressed), dtype=torch.float64)
+    for name, logits in (("baseline", base), ("compressed", comp)):
         if logits.ndim != 3 or logits.shape[0] == 0:
-            raise ValueError(f"{name} must have shape (K, N, C) with K >= 1 models, got {tuple(logits.shape)}")
+            raise ValueError(f"{name} must have shape (K, N, C) with K >= 1 members, got {tuple(logits.shape)}")
     if base.shape[1:] != comp.shape[1:]:
-        raise ValueError("baseline_logits and compressed_logits must cover the same examples and classes, "
-                         f"got (N, C) = {tuple(base.shape[1:])} and {tuple(comp.shape[1:])}")
+        raise ValueError("compressed must cover the examples and classes of baseline, "
+                         f"got (N, C) = {tuple(comp.shape[1:])} and {tuple(base.shape[1:])}")
     mean_base, mean_comp = base.softmax(-1).mean(0), comp.softmax(-1).mean(0)
     return (mean_base - mean_comp).abs().sum(-1).numpy()

@@ -31,17 +31,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .pruning import effective_weights, export_pruned, prunable_parameters, serialized_size
+from ..core.validation import check_option
+from .masks import export_pruned, prunable_parameters
 
 SCHEMES = ("float32", "float16", "int8-tensor", "int8-channel")
 """The quantization schemes, described above, from the reference to the coarsest."""
 INT8_MAX = 127
 """Largest magnitude of the symmetric int8 grid (``-128`` is never used)."""
-
-
-def _check_scheme(scheme: str) -> None:
-    if scheme not in SCHEMES:
-        raise ValueError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
 
 
 def _along(scale: torch.Tensor, ndim: int, axis: int) -> torch.Tensor:
@@ -87,7 +83,7 @@ def dequantize(q: torch.Tensor, scale: torch.Tensor, axis: int = 0) -> torch.Ten
     return q.float() * _along(scale, q.dim(), axis)
 
 
-def _encode(w: torch.Tensor, scheme: str) -> tuple[torch.Tensor, ...]:
+def encode(w: torch.Tensor, scheme: str) -> tuple[torch.Tensor, ...]:
     """The arrays that store ``w`` under ``scheme``: ``(w,)``, ``(w16,)`` or ``(q, scale)``."""
     if scheme == "float32":
         return (w,)
@@ -97,7 +93,7 @@ def _encode(w: torch.Tensor, scheme: str) -> tuple[torch.Tensor, ...]:
 
 
 def _decode(parts: tuple[torch.Tensor, ...]) -> torch.Tensor:
-    """Float32 weights back from :func:`_encode`'s arrays."""
+    """Float32 weights back from :func:`encode`'s arrays."""
     return parts[0].float() if len(parts) == 1 else dequantize(*parts)
 
 
@@ -107,7 +103,7 @@ def quantize_model(model: nn.Module, scheme: str) -> nn.Module:
     Parameters
     ----------
     model : nn.Module
-        Dense or pruned (masks are folded in first with :func:`~course_lib.pruning.export_pruned`,
+        Dense or pruned (masks are folded in first with :func:`~course_lib.compression.masks.export_pruned`,
         and zeros survive quantization). Left untouched.
     scheme : {"float32", "float16", "int8-tensor", "int8-channel"}
         See the module docstring. Biases and activations stay float32.
@@ -116,23 +112,11 @@ def quantize_model(model: nn.Module, scheme: str) -> nn.Module:
     -------
     nn.Module
         Same architecture, float32 weights restricted to the scheme's grid, usable with
-        :func:`~course_lib.training.predict_logits` like any model.
+        :func:`~course_lib.training.loop.predict_logits` like any model.
     """
-    _check_scheme(scheme)
+    check_option(scheme, "scheme", SCHEMES)
     quantized = export_pruned(model)
     with torch.no_grad():
         for _, module in prunable_parameters(quantized):
-            module.weight.copy_(_decode(_encode(module.weight, scheme)))
+            module.weight.copy_(_decode(encode(module.weight, scheme)))
     return quantized
-
-
-def quantized_storage_bytes(model: nn.Module, scheme: str) -> dict[str, int]:
-    """Real storage of the Conv/Linear weights (masks applied) under ``scheme``.
-
-    Measured like :func:`~course_lib.pruning.storage_bytes` (serialized with
-    :func:`torch.save`): returns ``{"bytes": ..., "payload_bytes": ...}``. int8 stores one byte
-    per weight plus float32 scales; ``"float32"`` matches the ``dense`` row of
-    :func:`~course_lib.pruning.storage_bytes`. Biases are left out.
-    """
-    _check_scheme(scheme)
-    return serialized_size({name: _encode(weight.cpu(), scheme) for name, weight in effective_weights(model).items()})

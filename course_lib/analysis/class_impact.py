@@ -18,6 +18,7 @@ not correct).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -25,7 +26,8 @@ import pandas as pd
 import torch
 from scipy import stats as _scipy_stats
 
-from .training import per_class_accuracy
+from ..core.validation import check_integer, check_labels, check_option, check_real
+from ..training import recall_per_class
 
 ArrayLike = np.ndarray | torch.Tensor
 CORRECTIONS = (None, "bh")
@@ -48,17 +50,13 @@ def normalized_recall(preds: ArrayLike, targets: ArrayLike, num_classes: int) ->
     numpy.ndarray
         Shape ``(K, C)``. ``recall[k, c] - mean_k(top1[k])``; NaN for a class absent from ``targets``.
     """
-    preds, targets = np.asarray(preds), np.asarray(targets)
-    if preds.ndim != 2 or preds.shape[0] == 0:
-        raise ValueError(f"preds must have shape (K, N) with K >= 1 models, got {preds.shape}")
-    if targets.shape != preds.shape[1:]:
-        raise ValueError(f"targets must have shape ({preds.shape[1]},), one label per example, got {targets.shape}")
-    recall = np.stack([per_class_accuracy(p, targets, num_classes) for p in preds])
-    return recall - (preds == targets).mean(axis=1).mean()
+    preds = check_labels(preds, "preds")
+    targets = check_labels(targets, "targets", ndim=1, n=preds.shape[1])
+    return recall_per_class(preds, targets, num_classes) - (preds == targets).mean(axis=1).mean()
 
 
-def welch_t_test(a: ArrayLike, b: ArrayLike) -> tuple[float, float]:
-    """Welch's two-sided t-test of equal means, without assuming equal variances.
+def welch_t_test(a: ArrayLike, b: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """Welch's two-sided t-tests of equal means, column by column (:func:`scipy.stats.ttest_ind`).
 
     .. math::
 
@@ -70,37 +68,42 @@ def welch_t_test(a: ArrayLike, b: ArrayLike) -> tuple[float, float]:
     Parameters
     ----------
     a, b : array-like
-        Shape ``(n_a,)`` and ``(n_b,)``. The two samples, at least two values each.
+        Shape ``(n_a, m)`` and ``(n_b, m)``: ``m`` pairs of samples (one column each), at least
+        two values per sample; one-dimensional inputs are a single pair.
 
     Returns
     -------
-    tuple of float
-        ``t`` (positive when ``a`` has the larger mean, the sign convention of
-        ``scipy.stats.ttest_ind(a, b, equal_var=False)``) and the two-sided p-value. Both are
-        NaN when both samples are constant (no variance to test against).
+    tuple of numpy.ndarray
+        ``t`` (positive where ``a`` has the larger mean, scipy's sign convention) and the
+        two-sided ``p``, shape ``(m,)`` (scalars for one-dimensional inputs). Both are NaN where
+        both samples are constant: there is no variance to test against (scipy would report an
+        infinite t and ``p = 0``).
     """
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     for name, x in (("a", a), ("b", b)):
-        if x.ndim != 1 or len(x) < 2:
-            raise ValueError(f"{name} must be one-dimensional with at least 2 values, got shape {x.shape}")
-    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
-    if va + vb == 0:
-        return float("nan"), float("nan")
-    t = (a.mean() - b.mean()) / np.sqrt(va + vb)
-    dof = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
-    return float(t), float(2 * _scipy_stats.t.sf(abs(t), dof))
+        if x.ndim not in (1, 2) or len(x) < 2:
+            raise ValueError(f"{name} must have shape (n,) or (n, m) with n >= 2 values per sample, got {x.shape}")
+    if a.shape[1:] != b.shape[1:]:
+        raise ValueError(f"a and b must have the same number of columns, got shapes {a.shape} and {b.shape}")
+    with warnings.catch_warnings():  # scipy's warning about constant samples: handled below
+        warnings.simplefilter("ignore", RuntimeWarning)
+        result = _scipy_stats.ttest_ind(a, b, axis=0, equal_var=False)
+    constant = a.var(axis=0, ddof=1) / len(a) + b.var(axis=0, ddof=1) / len(b) == 0
+    t = np.where(constant, np.nan, result.statistic)
+    p = np.where(constant, np.nan, result.pvalue)
+    return (t, p) if a.ndim == 2 else (float(t), float(p))
 
 
-def class_impact(baseline_preds: ArrayLike, compressed_preds: ArrayLike, targets: ArrayLike, *,
+def class_impact(*, baseline: ArrayLike, compressed: ArrayLike, targets: ArrayLike,
                  classes: Sequence[str] | None = None, alpha: float = 0.05,
                  correction: str | None = None) -> pd.DataFrame:
     """Per-class Welch t-tests between a dense and a compressed population (Hooker et al. 2019).
 
     Parameters
     ----------
-    baseline_preds : array-like
+    baseline : array-like
         Shape ``(K, N)``. Labels predicted by the dense population on the test set.
-    compressed_preds : array-like
+    compressed : array-like
         Shape ``(K', N)``. Labels predicted by the compressed population on the same examples.
     targets : array-like
         Shape ``(N,)``. True labels.
@@ -122,22 +125,23 @@ def class_impact(baseline_preds: ArrayLike, compressed_preds: ArrayLike, targets
         without correction) and ``significant`` (``p_adjusted < alpha``; never for a NaN p).
         ``attrs`` holds ``alpha``, ``correction`` and ``n_significant``.
     """
-    if not 0 < alpha < 1:
-        raise ValueError(f"alpha must lie in (0, 1), got {alpha!r}")
-    if correction not in CORRECTIONS:
-        raise ValueError(f"correction must be one of {list(CORRECTIONS)}, got {correction!r}")
-    base, comp = np.asarray(baseline_preds), np.asarray(compressed_preds)
-    targets = np.asarray(targets)
+    alpha = check_real(alpha, "alpha", low=0.0, high=1.0, closed="neither")
+    check_option(correction, "correction", CORRECTIONS)
+    base, comp = check_labels(baseline, "baseline"), check_labels(compressed, "compressed")
+    targets = check_labels(targets, "targets", ndim=1, n=base.shape[1])
+    if comp.shape[1] != base.shape[1]:
+        raise ValueError(f"compressed must have shape (K, N={base.shape[1]}), like baseline, got {comp.shape}")
     num_classes = len(classes) if classes is not None else int(max(targets.max(), base.max(), comp.max())) + 1
+    check_integer(num_classes, "classes", low=1)
     names = list(classes) if classes is not None else list(range(num_classes))
     r_base = normalized_recall(base, targets, num_classes)
     r_comp = normalized_recall(comp, targets, num_classes)
-    tests = [welch_t_test(r_comp[:, c], r_base[:, c]) for c in range(num_classes)]
+    t, p = welch_t_test(r_comp, r_base)
     table = pd.DataFrame({
         "baseline": r_base.mean(axis=0),
         "compressed": r_comp.mean(axis=0),
-        "t": [t for t, _ in tests],
-        "p": [p for _, p in tests],
+        "t": t,
+        "p": p,
     }, index=pd.Index(names, name="class"))
     table.insert(2, "change", table["compressed"] - table["baseline"])
     table["p_adjusted"] = table["p"]
@@ -149,16 +153,16 @@ def class_impact(baseline_preds: ArrayLike, compressed_preds: ArrayLike, targets
     return table
 
 
-def impact_counts(baseline_preds: ArrayLike, compressed_preds: Mapping[object, ArrayLike], targets: ArrayLike,
+def impact_counts(*, baseline: ArrayLike, compressed: Mapping[object, ArrayLike], targets: ArrayLike,
                   **kwargs) -> pd.DataFrame:
     """The number of significantly impacted classes at every compression level.
 
     Parameters
     ----------
-    baseline_preds : array-like
+    baseline : array-like
         Shape ``(K, N)``. Labels predicted by the dense population.
-    compressed_preds : mapping
-        Shape ``(K', N)``. Labels predicted by each compressed population.
+    compressed : mapping
+        Shape ``(K', N)``. Labels predicted by each compressed population, by level.
     targets : array-like
         Shape ``(N,)``. True labels.
     **kwargs
@@ -171,9 +175,11 @@ def impact_counts(baseline_preds: ArrayLike, compressed_preds: Mapping[object, A
         whose normalised recall fell or rose), ``mean loss of hurt`` and ``mean gain of helped``
         (mean ``|change|`` of each set, NaN when empty).
     """
+    if not isinstance(compressed, Mapping):
+        raise TypeError(f"compressed must be a mapping of level to predictions, got {type(compressed).__name__}")
     rows = {}
-    for level, preds in compressed_preds.items():
-        table = class_impact(baseline_preds, preds, targets, **kwargs)
+    for level, preds in compressed.items():
+        table = class_impact(baseline=baseline, compressed=preds, targets=targets, **kwargs)
         significant = table[table["significant"]]
         hurt, helped = significant[significant["change"] < 0], significant[significant["change"] > 0]
         rows[level] = {"impacted": len(significant), "hurt": len(hurt), "helped": len(helped),

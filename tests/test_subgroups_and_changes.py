@@ -11,9 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import accuracy_score, precision_score
 
-from course_lib.fairness import (KEYS, METRICS, cev, fpr_fnr_changes, member_subgroup_metrics,
-                                 paired_relative_change,
-                                 population_subgroup_metrics, relative_change, sde, subgroup_metrics)
+from course_lib.analysis.changes import cev, fpr_fnr_changes, paired_relative_change, relative_change, sde
+from course_lib.analysis.subgroups import KEYS, METRICS, member_subgroup_metrics, population_subgroup_metrics, subgroup_metrics
 
 # 16 examples, hand-made confusion table per intersection (there is no old male):
 #   female & young (5): y 1 1 0 0 0 / pred 1 0 0 1 0 -> TP 1, FN 1, TN 2, FP 1
@@ -242,15 +241,15 @@ def test_population_validates_preds(preds, message):
 # --------------------------------------------------------------------------- relative change
 
 def test_relative_change_hand_made():
-    assert relative_change(0.3, 0.2) == pytest.approx(50.0)
-    assert relative_change(0.05, 0.1) == pytest.approx(-50.0)
-    assert relative_change(np.array([0.3, 0.05]), np.array([0.2, 0.1])) == pytest.approx([50.0, -50.0])
-    series = relative_change(pd.Series({"male": 0.05, "female": 0.3}), pd.Series({"female": 0.2, "male": 0.1}))
+    assert relative_change(compressed=0.3, baseline=0.2) == pytest.approx(50.0)
+    assert relative_change(compressed=0.05, baseline=0.1) == pytest.approx(-50.0)
+    assert relative_change(compressed=np.array([0.3, 0.05]), baseline=np.array([0.2, 0.1])) == pytest.approx([50.0, -50.0])
+    series = relative_change(compressed=pd.Series({"male": 0.05, "female": 0.3}), baseline=pd.Series({"female": 0.2, "male": 0.1}))
     assert series.to_dict() == pytest.approx({"female": 50.0, "male": -50.0})
     assert series.attrs["zero_baseline"] == []
-    frame = relative_change(pd.DataFrame({"fpr": [0.3], "fnr": [0.1]}), pd.DataFrame({"fnr": [0.4], "fpr": [0.2]}))
+    frame = relative_change(compressed=pd.DataFrame({"fpr": [0.3], "fnr": [0.1]}), baseline=pd.DataFrame({"fnr": [0.4], "fpr": [0.2]}))
     assert frame.loc[0, "fpr"] == pytest.approx(50.0) and frame.loc[0, "fnr"] == pytest.approx(-75.0)
-    assert relative_change(pd.Series([0.3, 0.1]), 0.2).tolist() == pytest.approx([50.0, -50.0])
+    assert relative_change(compressed=pd.Series([0.3, 0.1]), baseline=0.2).tolist() == pytest.approx([50.0, -50.0])
 
 
 def test_relative_change_of_a_zero_baseline_warns_is_nan_and_is_listed():
@@ -258,21 +257,21 @@ def test_relative_change_of_a_zero_baseline_warns_is_nan_and_is_listed():
     baseline = pd.DataFrame({"fpr": [0.0, 0.0], "fnr": [0.1, 0.3]}, index=["female", "male"])
     listed = "baseline is 0 at 2 position\\(s\\) \\[\\('female', 'fpr'\\), \\('male', 'fpr'\\)\\]"
     with pytest.warns(UserWarning, match=listed):
-        result = relative_change(compressed, baseline)
+        result = relative_change(compressed=compressed, baseline=baseline)
     assert result["fpr"].isna().all() and not np.isinf(result.to_numpy()).any()   # 0 -> 0.1 and 0 -> 0 alike
     assert result["fnr"].tolist() == pytest.approx([100.0, 0.0])
     assert result.attrs["zero_baseline"] == [("female", "fpr"), ("male", "fpr")]
     with pytest.warns(UserWarning, match="baseline is 0 at 1 position"):
-        series = relative_change(pd.Series({"a": 0.1, "b": 0.2}), pd.Series({"a": 0.0, "b": 0.1}))
+        series = relative_change(compressed=pd.Series({"a": 0.1, "b": 0.2}), baseline=pd.Series({"a": 0.0, "b": 0.1}))
     assert series.attrs["zero_baseline"] == ["a"] and np.isnan(series["a"])
     with pytest.warns(UserWarning, match="baseline is 0"):
-        assert math.isnan(relative_change(0.0, 0.0))
+        assert math.isnan(relative_change(compressed=0.0, baseline=0.0))
 
 
 def test_relative_change_of_nan_is_silent():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        result = relative_change(pd.Series([np.nan, 0.2]), pd.Series([0.1, np.nan]))
+        result = relative_change(compressed=pd.Series([np.nan, 0.2]), baseline=pd.Series([0.1, np.nan]))
     assert result.isna().all() and result.attrs["zero_baseline"] == []
 
 
@@ -280,16 +279,16 @@ def test_relative_change_of_nan_is_silent():
 @given(st.lists(st.floats(0.001, 1), min_size=1, max_size=8), st.floats(-99, 500))
 def test_relative_change_inverts_a_percent_change(baseline, percent):
     baseline = pd.Series(baseline)
-    result = relative_change(baseline * (1 + percent / 100), baseline)
+    result = relative_change(compressed=baseline * (1 + percent / 100), baseline=baseline)
     assert result.to_numpy() == pytest.approx(np.full(len(baseline), percent), abs=1e-9 * max(1, abs(percent)))
 
 
 def test_relative_change_validates():
     table = subgroup_metrics(y_true=Y, y_pred=PRED, groups=GROUPS)
     with pytest.raises(ValueError, match="compressed must hold numbers only, got non-numeric columns \\['scope'"):
-        relative_change(table, table)
+        relative_change(compressed=table, baseline=table)
     with pytest.raises(ValueError, match="both be Series or both be DataFrames"):
-        relative_change(table["error"], table[["error"]])
+        relative_change(compressed=table["error"], baseline=table[["error"]])
 
 
 # --------------------------------------------------------------------------- CEV and SDE
@@ -397,7 +396,7 @@ def test_paired_relative_change_exact():
     assert table.loc["all", "error_sd"] == pytest.approx(np.std(members_all, ddof=1))
     assert table.loc["a", "error"] == pytest.approx(100 * (1 / 2 - 1 / 4) / (1 / 4))
     assert np.isnan(table.loc["a", "error_sd"])   # member 0 has a zero baseline in group a: left out
-    with pytest.raises(ValueError, match="metrics must be among"):
+    with pytest.raises(ValueError, match="metrics must be one of"):
         paired_relative_change(baseline=dense, compressed=pruned, metrics=("accuracy",))
     with pytest.raises(ValueError, match="same members and subgroups"):
         paired_relative_change(baseline=dense, compressed=pruned.iloc[:4])

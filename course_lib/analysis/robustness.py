@@ -75,9 +75,12 @@ from torchvision.io import ImageReadMode, decode_jpeg, encode_jpeg
 from torchvision.transforms.v2 import functional as TF
 from tqdm.auto import tqdm
 
+from ..core.validation import check_images, check_integer, check_option, check_real
+from .class_impact import welch_t_test
+
 if TYPE_CHECKING:
-    from .data import ImageDataset
-    from .population import Population
+    from ..data import ImageDataset
+    from ..populations import Population
 
 CORRUPTIONS: tuple[str, ...] = ("gaussian_noise", "gaussian_blur", "contrast", "brightness", "jpeg")
 """The corruptions, described in the module docstring."""
@@ -98,17 +101,13 @@ BLUR_TRUNCATE = 4.0
 
 
 def _check_setting(corruption: str, severity: int) -> None:
-    if corruption not in CORRUPTIONS:
-        raise ValueError(f"corruption must be one of {list(CORRUPTIONS)}, got {corruption!r}")
-    if isinstance(severity, bool) or severity not in SEVERITIES:
-        raise ValueError(f"severity must be one of {list(SEVERITIES)}, got {severity!r}")
+    check_option(corruption, "corruption", CORRUPTIONS)
+    check_integer(severity, "severity")
+    check_option(severity, "severity", SEVERITIES)
 
 
 def _check_images(images: torch.Tensor) -> None:
-    if not isinstance(images, torch.Tensor):
-        raise TypeError(f"images must be a torch.Tensor, got {type(images).__name__}")
-    if images.ndim != 4:
-        raise ValueError(f"images must have shape (N, C, H, W), got {tuple(images.shape)}")
+    check_images(images)
     if images.shape[1] not in (1, 3):
         raise ValueError(f"images must have 1 or 3 channels, got {images.shape[1]}")
     if images.dtype != torch.float32:
@@ -215,7 +214,7 @@ def evaluate_corruptions(populations: Mapping[str | float, Population], data: Im
     Parameters
     ----------
     populations : mapping of str or float to Population
-        E.g. the output of :func:`~course_lib.population.train_populations`; keys are used as
+        E.g. the output of :func:`~course_lib.populations.population.train_populations`; keys are used as
         the ``population`` column.
     data : ImageDataset
         Images ``(N, C, H, W)`` in ``[0, 1]`` and their targets ``(N,)``, e.g. the test split.
@@ -226,7 +225,7 @@ def evaluate_corruptions(populations: Mapping[str | float, Population], data: Im
     seed : int
         Seed of the Gaussian noise (see :func:`corrupt`).
     batch_size : int
-        Image-member pairs per forward pass (:meth:`course_lib.population.Population.logits`).
+        Image-member pairs per forward pass (:meth:`~course_lib.populations.population.Population.logits`).
     progress : bool
         Show a progress bar over the ``1 + corruptions x severities`` settings.
 
@@ -245,8 +244,7 @@ def evaluate_corruptions(populations: Mapping[str | float, Population], data: Im
             _check_setting(corruption, severity)
     if not populations:
         raise ValueError("populations must not be empty")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    batch_size = check_integer(batch_size, "batch_size", low=1)
     _check_images(data.images)
     settings = [(CLEAN, 0)] + [(c, s) for c in corruptions for s in severities]
     rows = []
@@ -260,3 +258,62 @@ def evaluate_corruptions(populations: Mapping[str | float, Population], data: Im
     frame = pd.DataFrame(rows, columns=["population", "corruption", "severity", "member", "accuracy"])
     return frame.astype({"severity": "int64", "member": "int64", "accuracy": "float64"})
 
+
+def accuracy_drops(results: pd.DataFrame) -> pd.DataFrame:
+    """How far every member falls from its clean accuracy under every corruption.
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+        :func:`evaluate_corruptions`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The corrupted rows of ``results`` with a column ``drop (points)``: the member's clean
+        accuracy minus its accuracy under the setting, in percentage points.
+    """
+    missing = [c for c in ("population", "corruption", "severity", "member", "accuracy") if c not in results]
+    if missing:
+        raise ValueError(f"results must be an evaluate_corruptions table, missing columns {missing}")
+    clean = results[results.corruption == CLEAN].set_index(["population", "member"])["accuracy"]
+    corrupted = results[results.corruption != CLEAN].copy()
+    corrupted["drop (points)"] = 100 * (corrupted.set_index(["population", "member"]).index.map(clean)
+                                        - corrupted["accuracy"])
+    return corrupted
+
+
+def drop_impact(drops: pd.DataFrame, *, baseline: str, compressed: str, alpha: float = 0.05) -> pd.DataFrame:
+    """Does the compressed population fall further than the dense one under each corruption?
+
+    The robustness counterpart of :func:`~course_lib.analysis.class_impact.class_impact`: for
+    every corruption and severity, the members' drops of the two populations are compared with
+    Welch's two-sided t-test (:func:`~course_lib.analysis.class_impact.welch_t_test`).
+
+    Parameters
+    ----------
+    drops : pandas.DataFrame
+        :func:`accuracy_drops`.
+    baseline, compressed : str
+        The ``population`` names of the dense and the compressed population.
+    alpha : float
+        Significance level, in ``(0, 1)``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``(corruption, severity)``: ``dense drop`` and ``pruned drop`` (mean drops,
+        points), ``extra drop`` (their difference), ``p`` and ``significant`` (``p < alpha``).
+    """
+    alpha = check_real(alpha, "alpha", low=0.0, high=1.0, closed="neither")
+    for name, value in (("baseline", baseline), ("compressed", compressed)):
+        check_option(value, name, list(pd.unique(drops["population"])))
+    rows = []
+    for (corruption, severity), group in drops.groupby(["corruption", "severity"]):
+        by_population = group.set_index("population")["drop (points)"]
+        dense, pruned = by_population[baseline].to_numpy(), by_population[compressed].to_numpy()
+        _, p = welch_t_test(pruned, dense)
+        rows.append({"corruption": corruption, "severity": severity, "dense drop": dense.mean(),
+                     "pruned drop": pruned.mean(), "extra drop": pruned.mean() - dense.mean(),
+                     "p": p, "significant": p < alpha})
+    return pd.DataFrame(rows).set_index(["corruption", "severity"])

@@ -7,11 +7,11 @@ import random
 import numpy as np
 import torch
 
-from .profiles import Profile, get_profile
+from ..core.profiles import Profile, get_profile
 
 
 def start(profile: str | Profile, *, seed: int = 0) -> Profile:
-    """Prepare a chapter run and return its :class:`~course_lib.profiles.Profile`.
+    """Prepare a chapter run and return its :class:`~course_lib.core.profiles.Profile`.
 
     Seeds Python, NumPy and PyTorch with ``seed``, turns on PyTorch's deterministic algorithms
     (the same numbers on every re-execution on the same machine) and sets the plotting theme.

@@ -1,0 +1,12 @@
+"""Analysis: what compression changed, for which classes, examples and people.
+
+=============================================  =================================================
+module                                         what
+=============================================  =================================================
+:mod:`~course_lib.analysis.class_impact`       per-class t-tests (Hooker et al. 2019, Sec. 3.1)
+:mod:`~course_lib.analysis.exemplars`          PIE/CIE, their accuracies and enrichments
+:mod:`~course_lib.analysis.subgroups`          subgroup audits: error, FPR, FNR, PPV per group
+:mod:`~course_lib.analysis.changes`            relative changes, Table 3, CEV and SDE
+:mod:`~course_lib.analysis.robustness`         corruptions and the accuracy they cost
+=============================================  =================================================
+"""

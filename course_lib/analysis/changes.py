@@ -1,0 +1,402 @@
+"""How much did compression change each subgroup? Relative changes, their seed spread, CEV and SDE.
+
+Hooker et al. ("Characterising bias in compressed models", arXiv:2010.03058, 2020, Table 3)
+compare each compressed population with the dense one by the *relative change* (their
+*normalised difference*) of every subgroup metric; Blakeney et al. ("Simon Says", arXiv:2106.07849,
+2021) condense the per-class changes of FPR and FNR into two numbers, CEV and SDE. The
+subgroup tables compared here come from :mod:`course_lib.analysis.subgroups`.
+
+Conventions
+-----------
+* Relative changes are in percent, ``100 * (compressed - baseline) / baseline``; a zero
+  baseline gives NaN *and* a warning that names the cells (:func:`relative_change`).
+* Every comparison takes ``baseline=`` and ``compressed=`` by keyword, in that order.
+* CEV and SDE follow the authors' notebook (halved CEV, SDE divided by ``sqrt(2)``); see
+  :func:`cev` and :func:`sde`.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..core.validation import check_bool, check_option
+from .subgroups import KEYS, METRICS, over_members
+
+ZERO_BASELINE_POLICIES = ("raise", "drop")
+
+
+# --------------------------------------------------------------------------- relative change
+
+def _positions_text(positions: list, limit: int = 10) -> str:
+    shown = ", ".join(repr(p) for p in positions[:limit])
+    return f"[{shown}{', ...' if len(positions) > limit else ''}]"
+
+
+def _like(value: Any, template: pd.Series | pd.DataFrame, name: str) -> pd.Series | pd.DataFrame:
+    """``value`` (a scalar or array) broadcast to the shape and labels of ``template``."""
+    if isinstance(template, pd.DataFrame):
+        return pd.DataFrame(np.broadcast_to(np.asarray(value, dtype=float), template.shape),
+                            index=template.index, columns=template.columns)
+    array = np.asarray(value, dtype=float)
+    if array.ndim > 1:
+        raise ValueError(f"{name} must be a scalar or one-dimensional to go with a Series, got shape {array.shape}")
+    return pd.Series(np.broadcast_to(array, template.shape), index=template.index)
+
+
+def _numeric(obj: pd.Series | pd.DataFrame, name: str) -> pd.Series | pd.DataFrame:
+    if isinstance(obj, pd.DataFrame):
+        bad = [column for column in obj.columns if not pd.api.types.is_numeric_dtype(obj[column])]
+        if bad:
+            raise ValueError(f"{name} must hold numbers only, got non-numeric columns {bad}; "
+                             "select the metric columns first, e.g. table[list(METRICS)]")
+    elif not pd.api.types.is_numeric_dtype(obj):
+        raise ValueError(f"{name} must hold numbers only, got dtype {obj.dtype}")
+    return obj.astype(float)
+
+
+def relative_change(*, baseline: Any, compressed: Any) -> Any:
+    """Percent change from a baseline: ``100 * (compressed - baseline) / baseline``.
+
+    The *normalised difference* of Hooker et al. 2020, Table 3: a metric that goes from 0.2 in
+    the dense population to 0.3 in the compressed one has a relative change of +50.
+
+    Parameters
+    ----------
+    baseline, compressed : scalar, array-like, pandas.Series or pandas.DataFrame
+        Values before and after compression. Two pandas objects of the same kind are aligned on
+        their labels (index, and columns for DataFrames; a label missing on one side gives NaN);
+        a scalar or array is broadcast against the other operand.
+
+    Returns
+    -------
+    float, numpy.ndarray, pandas.Series or pandas.DataFrame
+        The relative change in percent, of the kind of the inputs (pandas if either is).
+
+    Warns
+    -----
+    UserWarning
+        Where ``baseline`` is 0 the relative change is undefined: the result is **NaN** there
+        (never ``inf``, also when ``compressed`` is 0 too), a warning names the positions, and
+        a pandas result lists them in ``result.attrs["zero_baseline"]``: index labels for a
+        Series, ``(index label, column)`` pairs for a DataFrame (an empty list when there are
+        none). NaN inputs give NaN silently.
+
+    Examples
+    --------
+    >>> round(relative_change(baseline=0.2, compressed=0.3), 9)
+    50.0
+    >>> relative_change(baseline=pd.Series({"f": 0.1, "m": 0.2}), compressed=pd.Series({"f": 0.05, "m": 0.3})).round(6).tolist()
+    [-50.0, 50.0]
+    """
+    pandas_types = (pd.Series, pd.DataFrame)
+    if isinstance(compressed, pandas_types) or isinstance(baseline, pandas_types):
+        if isinstance(compressed, pandas_types) and isinstance(baseline, pandas_types):
+            if type(compressed) is not type(baseline):
+                raise ValueError("compressed and baseline must both be Series or both be DataFrames, got "
+                                 f"{type(compressed).__name__} and {type(baseline).__name__}")
+            compressed, baseline = _numeric(compressed, "compressed"), _numeric(baseline, "baseline")
+            compressed, baseline = compressed.align(baseline, join="outer")
+        elif isinstance(compressed, pandas_types):
+            compressed = _numeric(compressed, "compressed")
+            baseline = _like(baseline, compressed, "baseline")
+        else:
+            baseline = _numeric(baseline, "baseline")
+            compressed = _like(compressed, baseline, "compressed")
+        zero = (baseline == 0).to_numpy()
+        result = 100 * (compressed - baseline) / baseline.where(~zero)
+        if isinstance(result, pd.DataFrame):
+            rows, columns = np.nonzero(zero)
+            positions = [(result.index[r], result.columns[c]) for r, c in zip(rows, columns)]
+        else:
+            positions = list(result.index[zero])
+        result.attrs["zero_baseline"] = positions
+    else:
+        compressed, baseline = np.broadcast_arrays(np.asarray(compressed, dtype=float),
+                                                   np.asarray(baseline, dtype=float))
+        zero = baseline == 0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            result = np.where(zero, np.nan, 100 * (compressed - baseline) / np.where(zero, 1.0, baseline))
+        positions = [tuple(int(i) for i in p) for p in np.argwhere(zero)] if result.ndim else ([()] if zero else [])
+        if result.ndim == 0:
+            result = float(result)
+    if positions:
+        warnings.warn(f"relative_change: baseline is 0 at {len(positions)} position(s) {_positions_text(positions)}; "
+                      "the relative change is undefined there and set to NaN "
+                      "(pandas results list the positions in result.attrs['zero_baseline'])",
+                      UserWarning, stacklevel=2)
+    return result
+
+
+# --------------------------------------------------------------------------- Table 3 and CEV/SDE
+
+def paired_relative_change(*, baseline: pd.DataFrame, compressed: pd.DataFrame,
+                           metrics: tuple[str, ...] = ("error", "fpr", "fnr"), by_group: bool = False) -> pd.DataFrame:
+    """The normalised difference of every subgroup between two populations, with its seed spread.
+
+    Hooker et al. (2020, Table 3) report ``100 * (compressed - baseline) / baseline`` of metrics
+    averaged over the members of each population. This function returns that number and, as a
+    measure of how much of it seeds alone could cause, the standard deviation of the *paired*
+    members' own relative changes: member ``k`` of both populations shares its seed, hence its
+    initial weights and data order (:mod:`course_lib.population`).
+
+    Parameters
+    ----------
+    baseline, compressed : pandas.DataFrame
+        :func:`member_subgroup_metrics` of the two populations, on the same examples and groups,
+        with the same members.
+    metrics : tuple of str
+        Columns of :data:`~course_lib.analysis.subgroups.METRICS` to compare.
+    by_group : bool
+        Index the result by ``group`` alone (its labels are unique in a subgroup table) rather
+        than by all of :data:`~course_lib.analysis.subgroups.KEYS`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by :data:`~course_lib.analysis.subgroups.KEYS` (or ``group``): for every metric, ``<metric>`` (the relative change of the
+        population means, :func:`relative_change`, which warns about zero baselines) and
+        ``<metric>_sd`` (``ddof=1`` over the members; a member whose own baseline is 0 is left
+        out of it silently).
+    """
+    for metric in metrics:
+        check_option(metric, "metrics", METRICS)
+    keys, metrics = list(KEYS), list(metrics)
+    for name, table in (("baseline", baseline), ("compressed", compressed)):
+        missing = [c for c in ("member", *keys, *metrics) if c not in table.columns]
+        if missing:
+            raise ValueError(f"{name} must be a member_subgroup_metrics table, missing columns {missing}")
+    paired = [t.set_index(["member", *keys])[metrics] for t in (compressed, baseline)]
+    if not paired[0].index.equals(paired[1].index):
+        raise ValueError("baseline and compressed must have the same members and subgroups, in the same order")
+    means = [over_members(t, metrics).mean() for t in paired]
+    change = relative_change(baseline=means[1], compressed=means[0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        spread = over_members(relative_change(baseline=paired[1], compressed=paired[0]), metrics).std(ddof=1)
+    columns = {}
+    for metric in metrics:
+        columns[metric] = change[metric]
+        columns[f"{metric}_sd"] = spread[metric]
+    table = pd.DataFrame(columns)
+    return table.droplevel(["scope", "attributes"]) if check_bool(by_group, "by_group") else table
+
+
+def _rates(rates: dict[str, Any]) -> pd.DataFrame:
+    """The four rate vectors side by side, one row per class (or group)."""
+    if all(isinstance(value, pd.Series) for value in rates.values()):
+        columns = {}
+        for name, value in rates.items():
+            if not pd.api.types.is_numeric_dtype(value):
+                raise ValueError(f"{name} must hold numbers, got dtype {value.dtype}")
+            columns[name] = value.astype(float)
+        table = pd.concat(columns, axis=1, join="outer")
+        for name, value in rates.items():
+            missing = table.index.difference(value.index)
+            if len(missing):
+                raise ValueError(f"{name} has no value for {list(missing)[:10]}, present in the other rates")
+        return table
+    arrays, index = {}, None
+    for name, value in rates.items():
+        if isinstance(value, pd.Series) and index is None:
+            index = value.index
+        array = np.asarray(value, dtype=float)
+        if array.ndim != 1 or len(array) == 0:
+            raise ValueError(f"{name} must have shape (C,), one rate per class or group, got {array.shape}")
+        arrays[name] = array
+    lengths = {name: len(array) for name, array in arrays.items()}
+    if len(set(lengths.values())) > 1:
+        raise ValueError(f"fpr_baseline, fnr_baseline, fpr_compressed and fnr_compressed must have the same "
+                         f"length (one rate per class or group), got {lengths}")
+    return pd.DataFrame(arrays, index=index)
+
+
+def fpr_fnr_changes(*, fpr_baseline: Any, fnr_baseline: Any, fpr_compressed: Any, fnr_compressed: Any,
+                    zero_baseline: str = "raise") -> pd.DataFrame:
+    """Percent changes of the FPR and FNR of every class or group (Blakeney et al. 2021).
+
+    ``dFPR_c = 100 * (FPR_c(compressed) - FPR_c(baseline)) / FPR_c(baseline)``, and ``dFNR_c``
+    likewise: the arithmetic of :func:`relative_change`. Each class (or subgroup) is one point
+    ``(dFPR_c, dFNR_c)``; an unbiased compression moves every point alike, along the diagonal
+    ``dFPR = dFNR``.
+
+    Parameters
+    ----------
+    fpr_baseline, fnr_baseline, fpr_compressed, fnr_compressed : array-like or pandas.Series
+        Shape ``(C,)``. The rates of every class or group (one-vs-rest for a multiclass model), in ``[0, 1]`` or
+        in percent (relative changes do not depend on the unit). Series are aligned on their
+        index when all four are Series; otherwise values are matched by position.
+    zero_baseline : {"raise", "drop"}
+        What to do with a class whose baseline FPR or FNR is 0, where the relative change is
+        undefined, and with a class with a NaN rate: ``"raise"`` (default) raises a ValueError
+        naming the classes; ``"drop"`` leaves those classes out with a UserWarning naming them
+        (possibly all of them: the result is then empty, and :func:`cev` and :func:`sde` are NaN).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per class (the index of the Series, else ``0 .. C-1``) with columns ``dfpr``
+        and ``dfnr``, in percent.
+    """
+    check_option(zero_baseline, "zero_baseline", ZERO_BASELINE_POLICIES)
+    table = _rates({"fpr_baseline": fpr_baseline, "fnr_baseline": fnr_baseline,
+                    "fpr_compressed": fpr_compressed, "fnr_compressed": fnr_compressed})
+    problems = []
+    for name in table.columns:
+        nan = table.index[table[name].isna()]
+        if len(nan):
+            problems.append(f"{name} is NaN for {list(nan)[:10]}")
+    for name in ("fpr_baseline", "fnr_baseline"):
+        zero = table.index[table[name] == 0]
+        if len(zero):
+            problems.append(f"{name} is 0 for {list(zero)[:10]}, where the relative change is undefined")
+    bad = table.isna().any(axis=1) | (table[["fpr_baseline", "fnr_baseline"]] == 0).any(axis=1)
+    if problems:
+        message = "; ".join(problems)
+        if zero_baseline == "raise":
+            raise ValueError(f"{message}. Leave these classes out, or pass zero_baseline='drop'")
+        warnings.warn(f"fpr_fnr_changes: dropping {int(bad.sum())} class(es): {message}", UserWarning, stacklevel=3)
+        table = table[~bad]
+    return pd.DataFrame({  # no zero baseline is left, so relative_change has nothing to warn about
+        "dfpr": relative_change(baseline=table["fpr_baseline"], compressed=table["fpr_compressed"]),
+        "dfnr": relative_change(baseline=table["fnr_baseline"], compressed=table["fnr_compressed"]),
+    }, index=table.index)
+
+
+def _points(fpr_baseline: Any, fnr_baseline: Any, fpr_compressed: Any, fnr_compressed: Any,
+            zero_baseline: str) -> np.ndarray:
+    """The ``(C, 2)`` points ``(dFPR, dFNR)`` of :func:`fpr_fnr_changes`, as an array."""
+    return fpr_fnr_changes(fpr_baseline=fpr_baseline, fnr_baseline=fnr_baseline, fpr_compressed=fpr_compressed,
+                           fnr_compressed=fnr_compressed, zero_baseline=zero_baseline).to_numpy()
+
+
+def cev(*, fpr_baseline: Any, fnr_baseline: Any, fpr_compressed: Any, fnr_compressed: Any,
+        zero_baseline: str = "raise") -> float:
+    """Combined Error Variance of Blakeney et al. 2021: how unevenly compression moved the classes.
+
+    With the points ``p_c = (dFPR_c, dFNR_c)`` of :func:`fpr_fnr_changes` (percent), ``C``
+    classes and their centroid ``m``,
+
+    .. math::
+
+        \\mathrm{CEV} = \\frac{1}{2C} \\sum_{c=1}^{C} \\lVert p_c - m \\rVert^2
+        = \\frac{\\operatorname{var}(dFPR) + \\operatorname{var}(dFNR)}{2},
+
+    with population variances (``ddof=0``). **Convention**: this halves the mean squared
+    distance to the centroid, as the authors' notebook does; other implementations report the
+    mean squared distance itself (twice this value). CEV is 0 when every class moved alike
+    (all points coincide), wherever that point lies; its unit is percent squared.
+
+    Parameters
+    ----------
+    fpr_baseline, fnr_baseline, fpr_compressed, fnr_compressed, zero_baseline
+        As in :func:`fpr_fnr_changes` (a zero baseline rate raises by default).
+
+    Returns
+    -------
+    float
+    """
+    points = _points(fpr_baseline, fnr_baseline, fpr_compressed, fnr_compressed, zero_baseline)
+    if not len(points):
+        return float("nan")
+    return float(np.mean(np.sum((points - points.mean(axis=0)) ** 2, axis=1)) / 2)
+
+
+def sde(*, fpr_baseline: Any, fnr_baseline: Any, fpr_compressed: Any, fnr_compressed: Any,
+        zero_baseline: str = "raise") -> float:
+    """Symmetric Distance Error of Blakeney et al. 2021: how far compression tilted FPR against FNR.
+
+    With the points ``p_c = (dFPR_c, dFNR_c)`` of :func:`fpr_fnr_changes` (percent) and ``C``
+    classes,
+
+    .. math:: \\mathrm{SDE} = \\frac{1}{C} \\sum_{c=1}^{C} \\frac{\\lvert dFPR_c - dFNR_c \\rvert}{\\sqrt 2},
+
+    the mean Euclidean distance of the points to the diagonal ``dFPR = dFNR``. **Convention**:
+    the division by ``sqrt(2)`` follows the authors' notebook (it makes the value a true
+    distance to the line); other implementations report the mean ``|dFPR - dFNR|`` itself
+    (``sqrt(2)`` times this value). SDE is 0 when every point lies on the diagonal, i.e. when
+    each class's false positives and false negatives changed by the same percentage.
+
+    Parameters
+    ----------
+    fpr_baseline, fnr_baseline, fpr_compressed, fnr_compressed, zero_baseline
+        As in :func:`fpr_fnr_changes` (a zero baseline rate raises by default).
+
+    Returns
+    -------
+    float
+    """
+    points = _points(fpr_baseline, fnr_baseline, fpr_compressed, fnr_compressed, zero_baseline)
+    if not len(points):
+        return float("nan")
+    return float(np.mean(np.abs(points[:, 0] - points[:, 1])) / math.sqrt(2))
+
+
+def cev_sde(*, baseline: pd.DataFrame, compressed: pd.DataFrame, groups: Sequence[str],
+            zero_baseline: str = "drop") -> dict[str, float]:
+    """CEV and SDE of some subgroups, from the subgroup tables of two populations.
+
+    Parameters
+    ----------
+    baseline, compressed : pandas.DataFrame
+        :func:`~course_lib.analysis.subgroups.population_subgroup_metrics` of the two
+        populations (mean ``fpr`` and ``fnr`` of every subgroup).
+    groups : sequence of str
+        The ``group`` labels to compare, e.g. the four gender-age intersections.
+    zero_baseline : {"raise", "drop"}
+        As in :func:`fpr_fnr_changes`; by default a group with a zero baseline rate is named in
+        a warning and left out.
+
+    Returns
+    -------
+    dict
+        ``{"CEV": ..., "SDE": ...}`` (:func:`cev`, :func:`sde`).
+    """
+    groups = list(groups)
+    tables = {}
+    for name, table in (("baseline", baseline), ("compressed", compressed)):
+        indexed = table.set_index("group")
+        missing = [group for group in groups if group not in indexed.index]
+        if missing:
+            raise ValueError(f"{name} must have a row for every group of groups, missing {missing}")
+        tables[name] = indexed.loc[groups]
+    rates = dict(fpr_baseline=tables["baseline"].fpr, fnr_baseline=tables["baseline"].fnr,
+                 fpr_compressed=tables["compressed"].fpr, fnr_compressed=tables["compressed"].fnr,
+                 zero_baseline=zero_baseline)
+    return {"CEV": cev(**rates), "SDE": sde(**rates)}
+
+
+def change_table(*, baseline: pd.DataFrame, compressed: pd.DataFrame, metric: str = "error") -> pd.DataFrame:
+    """One metric of every subgroup before and after compression, with Table 3's normalised difference.
+
+    Parameters
+    ----------
+    baseline, compressed : pandas.DataFrame
+        :func:`~course_lib.analysis.subgroups.member_subgroup_metrics` of two paired populations.
+    metric : str
+        One of :data:`~course_lib.analysis.subgroups.METRICS`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``group``: ``count``, ``dense (%)`` and ``compressed (%)`` (the population
+        means of ``metric``, in percent), ``normalised difference`` and ``sd`` (of
+        :func:`paired_relative_change`).
+    """
+    check_option(metric, "metric", METRICS)
+    nd = paired_relative_change(baseline=baseline, compressed=compressed, metrics=(metric,), by_group=True)
+    means = [over_members(t.set_index(["member", *KEYS]), [metric]).mean().droplevel(["scope", "attributes"])
+             for t in (baseline, compressed)]
+    counts = baseline[baseline["member"] == baseline["member"].iloc[0]].set_index("group")["count"]
+    return pd.DataFrame({"count": counts, "dense (%)": 100 * means[0][metric],
+                         "compressed (%)": 100 * means[1][metric], "normalised difference": nd[metric],
+                         "sd": nd[f"{metric}_sd"]})
+
+
+__all__ = ["ZERO_BASELINE_POLICIES", "cev", "cev_sde", "change_table", "fpr_fnr_changes", "paired_relative_change",
+           "relative_change", "sde"]

@@ -1,0 +1,17 @@
+"""The book layer: what chapters call on top of the library.
+
+==========================================  ====================================================
+module                                      what
+==========================================  ====================================================
+:mod:`~course_lib.book.chapter`             :func:`start`, :func:`glue`, :func:`check_claim`
+:mod:`~course_lib.book.experiments`         the data, recipes and populations chapters share
+:mod:`~course_lib.book.plots`               image galleries and per-class comparisons
+:mod:`~course_lib.book.papers`              numbers the papers report, transcribed
+==========================================  ====================================================
+
+``from course_lib import book`` gives the chapter helpers directly (``book.start(profile)``).
+"""
+
+from .chapter import check_claim, glue, start
+
+__all__ = ["check_claim", "glue", "start"]

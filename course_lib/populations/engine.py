@@ -1,0 +1,252 @@
+"""The population engine: members trained side by side, each exactly as it would be alone.
+
+Member ``k`` of a population is what :func:`~course_lib.training.loop.train_model` makes of
+``make_model(seed=seeds[k])`` with ``seed=seeds[k]`` and the population's
+:class:`~course_lib.training.recipe.TrainingRecipe`: the same initial weights, the same data
+order, the same optimizer and learning-rate schedule (both taken from the recipe), the mean
+cross-entropy of every batch. Sparse members are pruned during training exactly as
+:func:`~course_lib.compression.pruning.train_gradually_pruned` prunes one model: on the cubic
+schedule of its :class:`~course_lib.compression.pruning.PruningSchedule`, with masks from
+:func:`~course_lib.compression.masks.replace_masks`, the masked weights
+``weight * mask`` in the forward pass. Members agree with those functions up to the rounding
+of differently ordered float sums.
+
+Only the arithmetic is arranged differently. The members of a group are stacked
+(:mod:`~course_lib.populations.stacked`) and trained as one network: the loss is the sum of
+the members' mean losses, whose gradient for each member's parameters is that member's own
+gradient. Adam is elementwise, so Adam on the stacked tensors is Adam on every member. Each
+member still sees its own batches (``images[order_k[batch]]``, gathered in one indexing
+operation, never collated sample by sample). On a CPU the groups train in parallel worker
+threads, one per core, each single-threaded (see :func:`train_missing`).
+``benchmarks/train_population.py`` measures the gain over a tutorial-style loop.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from ..compression.masks import State, masked_state, prunable_parameters, replace_masks
+from ..core.cache import entry_path, save_entry
+from ..training import make_model
+from .recipe import MemberRecipe
+from .stacked import stackable_layers, stacked_forward
+
+NAMESPACE = "populations"
+"""The cache namespace of trained members."""
+
+Architecture = tuple[list[tuple[str, nn.Module]], list[str]]
+"""The stackable layers of a model and the names of the weights its pruning acts on."""
+
+
+def architecture(recipe: MemberRecipe, sample: torch.Tensor) -> Architecture:
+    """The stackable layers of the recipe's model and the names of the weights its pruning acts on.
+
+    Raises
+    ------
+    ValueError
+        If the model cannot be stacked (:func:`~course_lib.populations.stacked.stackable_layers`)
+        or, for a sparse level, has no prunable layer
+        (:func:`~course_lib.compression.masks.prunable_parameters`).
+    """
+    model = make_model(seed=0, **recipe.model_kwargs)
+    layers = stackable_layers(model, sample)
+    if recipe.sparsity == 0:
+        return layers, []
+    include = recipe.schedule.include_classifier
+    return layers, [f"{name}.weight" for name, _ in prunable_parameters(model, include_classifier=include)]
+
+
+@dataclass
+class Group:
+    """Members trained side by side: stacked parameters ``(K, ...)`` and pruning masks."""
+
+    layers: list[tuple[str, nn.Module]]
+    params: dict[str, torch.Tensor]
+    prunable: list[str]
+    masks: dict[str, torch.Tensor]
+
+    @classmethod
+    def build(cls, seeds: Sequence[int], recipe: MemberRecipe, architecture: Architecture) -> Group:
+        """The members ``seeds`` at initialization, on ``recipe.device``."""
+        layers, prunable = architecture
+        members = [make_model(seed=seed, **recipe.model_kwargs) for seed in seeds]
+        params = {name: torch.stack([dict(m.named_parameters())[name].detach() for m in members])
+                  .to(recipe.device).requires_grad_() for name, _ in members[0].named_parameters()}
+        return cls(layers, params, prunable, {})
+
+    def __len__(self) -> int:
+        return len(next(iter(self.params.values())))
+
+    def effective_params(self) -> dict[str, torch.Tensor]:
+        """The parameters the forward pass uses: ``weight * mask`` for pruned weights."""
+        return {name: p * self.masks[name] if name in self.masks else p for name, p in self.params.items()}
+
+    def logits(self, images: torch.Tensor) -> torch.Tensor:
+        """``(K, B, classes)`` logits of ``images`` ``(B, K, C, H, W)``."""
+        return stacked_forward(self.layers, self.effective_params(), images)
+
+    @torch.no_grad()
+    def prune(self, sparsity: float, scope: str) -> None:
+        """Every member magnitude-pruned to ``sparsity`` by :func:`~course_lib.compression.masks.replace_masks`."""
+        new = {name: torch.empty_like(self.params[name]) for name in self.prunable}
+        for k in range(len(self)):
+            weights = {name: self.params[name][k] for name in self.prunable}
+            current = {name: mask[k] for name, mask in self.masks.items()}
+            for name, mask in replace_masks(weights, current, sparsity, scope=scope).items():
+                new[name][k] = mask
+        self.masks = new
+
+    def member_state(self, k: int) -> State:
+        """State dict of member ``k`` as a model trained alone has it (:func:`~course_lib.compression.masks.masked_state`)."""
+        return masked_state({name: p[k] for name, p in self.params.items()},
+                            {name: mask[k] for name, mask in self.masks.items()})
+
+
+@contextmanager
+def _deterministic_cudnn(device: torch.device) -> Iterator[None]:
+    """Deterministic cuDNN algorithms while training on a GPU (settings restored afterwards)."""
+    if device.type != "cuda":
+        yield
+        return
+    saved = torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark
+    torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = saved
+
+
+@contextmanager
+def _single_threaded_ops(device: torch.device) -> Iterator[None]:
+    """One intra-op thread per worker while training on a CPU (the setting is restored afterwards)."""
+    saved = torch.get_num_threads()
+    if device.type == "cpu":
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(saved)
+
+
+def groups(seeds: Sequence[int], device: torch.device, group_size: int | None) -> list[list[int]]:
+    """``seeds`` split into groups of balanced sizes, at most ``group_size`` members each.
+
+    Default on a CPU: a group per core (``torch.get_num_threads()``), at least 2 and at most 8
+    members each; on a GPU: groups of up to 32.
+    """
+    n = len(seeds)
+    if group_size is not None:
+        count = math.ceil(n / group_size)
+    elif device.type == "cuda":
+        count = math.ceil(n / 32)
+    else:
+        count = max(math.ceil(n / 8), min(torch.get_num_threads(), n // 2), 1)
+    return [[int(seed) for seed in part] for part in np.array_split(np.asarray(seeds), count)]
+
+
+def _train_members(images: torch.Tensor, targets: torch.Tensor, group: Group, seeds: Sequence[int],
+                   recipe: MemberRecipe, on_step: Callable[[], None]) -> list[dict[str, Any]]:
+    """Train the members ``seeds`` of ``group`` side by side; one ``{"state_dict", "checkpoints"}`` each.
+
+    ``images`` ``(N, C, H, W)`` and ``targets`` ``(N,)`` are on ``recipe.device``; ``on_step()``
+    is called after every optimizer step (it may raise to stop the training).
+    """
+    # The recipe's Adam, in its fused implementation: one kernel per step instead of ~8 per tensor.
+    training = recipe.training
+    optimizer = training.optimizer(group.params.values(), fused=True)
+    n = len(targets)
+    steps = recipe.steps(n)
+    scheduler = training.scheduler(optimizer, n)
+    generators = [training.generator(seed) for seed in seeds]
+    schedule = recipe.schedule.gradual_pruning(recipe.sparsity, steps) if recipe.sparsity > 0 else None
+    checkpoints: list[dict[int, State]] = [{} for _ in seeds]
+
+    def checkpoint(epoch: int) -> None:
+        if epoch in recipe.checkpoint_epochs:
+            for k, saved in enumerate(checkpoints):
+                saved[epoch] = group.member_state(k)
+
+    checkpoint(0)
+    step = 0
+    for epoch in range(1, training.epochs + 1):
+        order = torch.stack([training.epoch_order(n, g) for g in generators], dim=1).to(recipe.device)
+        for start in training.batch_starts(n):
+            batch = order[start:start + training.batch_size]  # (B, K): member k's examples in column k
+            optimizer.zero_grad(set_to_none=True)
+            logits = group.logits(images[batch])
+            losses = F.cross_entropy(logits.flatten(0, 1), targets[batch].T.flatten(), reduction="none")
+            losses.view(len(seeds), -1).mean(1).sum().backward()
+            optimizer.step()
+            scheduler.step()
+            step += 1
+            if schedule is not None and schedule.is_pruning_step(step):
+                group.prune(schedule.sparsity_at(step), recipe.schedule.scope)
+            on_step()
+        checkpoint(epoch)
+    return [{"state_dict": group.member_state(k), "checkpoints": checkpoints[k]} for k in range(len(seeds))]
+
+
+class _Stopped(Exception):
+    """Raised inside a worker when another group failed or the run was interrupted."""
+
+
+def train_missing(images: torch.Tensor, targets: torch.Tensor, seeds: Sequence[int], recipe: MemberRecipe,
+                   architecture: Architecture, group_size: int | None, data_hash: str | None,
+                   progress: bool) -> dict[int, dict[str, Any]]:
+    """Train ``seeds`` in groups (:func:`groups`), each stored when done unless ``data_hash`` is None.
+
+    On a CPU the groups are spread over worker threads, one per core, each running its group
+    single-threaded: no core waits for another (one small model split over two cores spends
+    much of its time in such waits, all of it when other programs compete for the cores). A
+    member's result is then the same in any group of two or more (a group of one takes another
+    code path in oneDNN), so a group of one is trained beside a copy of its member: however a
+    population was assembled (resumed, grown, repaired), not a bit of it changes. On a GPU one
+    worker trains the groups in turn, with deterministic cuDNN algorithms; there, bit-identity
+    across different groupings is not guaranteed. An exception (or an interruption) stops every
+    worker at its next step; the groups finished by then stay stored.
+    """
+    chunks = groups(seeds, recipe.device, group_size)
+    trained_seeds = [chunk * 2 if len(chunk) == 1 else chunk for chunk in chunks]
+    workers = 1 if recipe.device.type == "cuda" else min(len(chunks), torch.get_num_threads())
+    x, y = images.to(recipe.device), targets.to(recipe.device)
+    stop, lock, trained = threading.Event(), threading.Lock(), {}
+    steps = recipe.steps(len(y))
+    with (tqdm(total=steps * len(chunks), unit="step", disable=not progress,
+               desc=f"training {len(seeds)} members (level {recipe.sparsity:g})") as bar,
+          _deterministic_cudnn(recipe.device), _single_threaded_ops(recipe.device),
+          ThreadPoolExecutor(workers, thread_name_prefix="population") as pool):
+        # Built here, not in the workers: make_model seeds the global random generator.
+        built = [Group.build(chunk, recipe, architecture) for chunk in trained_seeds]
+
+        def on_step() -> None:
+            if stop.is_set():
+                raise _Stopped
+            with lock:
+                bar.update(1)
+
+        futures = {pool.submit(_train_members, x, y, group, padded, recipe, on_step): chunk
+                   for group, padded, chunk in zip(built, trained_seeds, chunks)}
+        try:
+            for future in as_completed(futures):
+                for seed, member in zip(futures[future], future.result()):
+                    if data_hash is not None:
+                        config = recipe.cache_config(data_hash, seed)
+                        save_entry(entry_path(NAMESPACE, config), member, config=config)
+                    trained[seed] = member
+        except BaseException:
+            stop.set()
+            pool.shutdown(cancel_futures=True)
+            raise
+    return trained

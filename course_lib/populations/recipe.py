@@ -1,0 +1,129 @@
+"""What determines a trained member of a population, checked, and its cache key.
+
+A member is fixed by the training data, the model's arguments, the
+:class:`~course_lib.training.recipe.TrainingRecipe`, the sparsity it is pruned to and the
+:class:`~course_lib.compression.pruning.PruningSchedule` that prunes it, the device type, the
+engine's version -- and its seed. :meth:`MemberRecipe.cache_config` writes all of them into the
+member's cache key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+
+from ..compression.pruning import PruningSchedule
+from ..core.validation import check_images, check_integer
+from ..data import ImageDataset
+from ..training import TrainingRecipe, make_model
+
+ENGINE_VERSION = 1
+"""Version of the training step; bump it when a change alters what a configuration trains."""
+
+
+@dataclass(frozen=True)
+class MemberRecipe:
+    """Everything that determines a trained member except its seed (validated).
+
+    ``checkpoint_epochs`` says what to keep, not what to train: it is not part of the cache key.
+    """
+
+    sparsity: float
+    model_kwargs: dict[str, Any]
+    training: TrainingRecipe
+    schedule: PruningSchedule
+    checkpoint_epochs: tuple[int, ...]
+    device: torch.device
+
+    def cache_config(self, data_hash: str, seed: int | None = None) -> dict[str, Any]:
+        """The complete configuration of the member trained from ``seed`` (its cache key).
+
+        Without ``seed``: the configuration the members share.
+        """
+        config = {"engine": ENGINE_VERSION, "data": data_hash, "model": self.model_kwargs, "sparsity": self.sparsity,
+                  "pruning": asdict(self.schedule) if self.sparsity > 0 else None, **self.training.as_config(),
+                  "device": self.device.type}
+        return config if seed is None else {**config, "seed": seed}
+
+    def steps(self, n: int) -> int:
+        """Optimizer steps of training on ``n`` examples."""
+        return self.training.steps(n)
+
+
+def check_seeds(size: int, seeds: Sequence[int] | None) -> tuple[int, ...]:
+    """``size`` distinct integer seeds, ``range(size)`` by default."""
+    size = check_integer(size, "size", low=1)
+    chosen = tuple(range(size)) if seeds is None else tuple(check_integer(s, "seeds", low=0) for s in seeds)
+    if len(chosen) != size or len(set(chosen)) != size:
+        raise ValueError(f"seeds must hold size={size} distinct integers, got {list(chosen)}")
+    return chosen
+
+
+def check_device(device: str | torch.device) -> torch.device:
+    """``device`` as a :class:`torch.device`, checked to exist on this machine."""
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device must be available on this machine, got {str(device)!r}")
+    return device
+
+
+def training_tensors(data: ImageDataset | tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """``(images, targets, num_classes)`` of an :class:`ImageDataset` or an ``(images, targets)`` pair, checked."""
+    if isinstance(data, ImageDataset):
+        return data.images, data.targets, len(data.classes)
+    if not (isinstance(data, (tuple, list)) and len(data) == 2 and all(isinstance(t, torch.Tensor) for t in data)):
+        raise TypeError("data must be an ImageDataset or an (images, targets) pair of tensors, "
+                        f"got {type(data).__name__}")
+    images, targets = data
+    check_images(images)
+    if targets.ndim != 1 or targets.dtype != torch.int64:
+        raise ValueError(f"targets must be an int64 tensor of shape (N,), got {targets.dtype} {tuple(targets.shape)}")
+    if len(images) != len(targets):
+        raise ValueError(f"images and targets must have the same length, got {len(images)} and {len(targets)}")
+    if images.device != targets.device:
+        raise ValueError(f"images and targets must be on the same device, got {images.device} and {targets.device}")
+    if len(targets) == 0:
+        raise ValueError("images and targets must hold at least one example, got 0")
+    return images, targets, int(targets.max()) + 1
+
+
+def full_model_kwargs(images: torch.Tensor, num_classes: int, model_kwargs: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Every argument of :func:`~course_lib.training.models.make_model` but the seed, defaults filled in.
+
+    So that they all enter the cache key; ``in_channels``, ``image_size`` and ``num_classes``
+    default to those of the data.
+    """
+    kwargs = {"in_channels": images.shape[1], "num_classes": num_classes, "image_size": images.shape[-1],
+              **(model_kwargs or {})}
+    if "seed" in kwargs:
+        raise ValueError("model_kwargs must not hold 'seed': pass seeds instead")
+    try:
+        bound = inspect.signature(make_model).bind(seed=0, **kwargs)
+    except TypeError as err:
+        raise ValueError(f"model_kwargs must be arguments of make_model: {err}") from None
+    bound.apply_defaults()
+    return {name: list(value) if isinstance(value, tuple) else value
+            for name, value in bound.arguments.items() if name != "seed"}
+
+
+def check_checkpoint_epochs(epochs: int, checkpoint_epochs: Sequence[int]) -> tuple[int, ...]:
+    """The distinct ``checkpoint_epochs``, sorted, checked to lie in ``[0, epochs]``."""
+    chosen = tuple(sorted({check_integer(e, "checkpoint_epochs", low=0) for e in checkpoint_epochs}))
+    if chosen and not chosen[-1] <= epochs:
+        raise ValueError(f"checkpoint_epochs must lie in [0, epochs={epochs}], got {list(chosen)}")
+    return chosen
+
+
+def data_fingerprint(images: torch.Tensor, targets: torch.Tensor) -> str:
+    """SHA-256 (hex, 32 characters) of the dtypes, shapes and bytes of ``images`` and ``targets``."""
+    digest = hashlib.sha256()
+    for tensor in (images, targets):
+        array = tensor.detach().cpu().contiguous().numpy()
+        digest.update(f"{array.dtype}{array.shape}".encode())
+        digest.update(array)
+    return digest.hexdigest()[:32]

@@ -1,0 +1,19 @@
+"""Training: the models, the recipe they are trained by, the training loop, and the metrics.
+
+===========================================  ==================================================
+module                                       what
+===========================================  ==================================================
+:mod:`~course_lib.training.models`           the small CNNs, initialised from a seed
+:mod:`~course_lib.training.recipe`           :class:`TrainingRecipe`: epochs, batch, lr, schedule
+:mod:`~course_lib.training.loop`             :func:`train_model`, :func:`predict_logits`
+:mod:`~course_lib.training.metrics`          :func:`accuracy`, :func:`recall_per_class`
+===========================================  ==================================================
+"""
+
+from .loop import predict_logits, train_model
+from .metrics import accuracy, recall_per_class
+from .models import SmallCNN, make_model
+from .recipe import LR_SCHEDULES, TrainingRecipe, total_steps
+
+__all__ = ["LR_SCHEDULES", "SmallCNN", "TrainingRecipe", "accuracy", "make_model", "predict_logits",
+           "recall_per_class", "total_steps", "train_model"]

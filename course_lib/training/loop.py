@@ -1,0 +1,92 @@
+"""Training and inference of one model, on tensors already in memory.
+
+The loop indexes a seeded permutation of the whole training tensor (no ``DataLoader``, no
+per-sample collation): with data this small, that is both the simplest and the fastest way.
+The population engine (:mod:`course_lib.populations.engine`) follows the same
+:class:`~course_lib.training.recipe.TrainingRecipe`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from ..core.validation import check_images, check_integer
+from .recipe import TrainingRecipe
+
+
+def check_targets(targets: torch.Tensor, n: int) -> torch.Tensor:
+    """``targets``, checked to be an int64 tensor of shape ``(n,)``."""
+    if not isinstance(targets, torch.Tensor) or targets.dtype != torch.int64 or targets.shape != (n,):
+        got = f"{targets.dtype} {tuple(targets.shape)}" if isinstance(targets, torch.Tensor) else type(targets).__name__
+        raise ValueError(f"targets must be an int64 tensor of shape ({n},), one label per image, got {got}")
+    return targets
+
+
+def train_model(model: nn.Module, images: torch.Tensor, targets: torch.Tensor, *, recipe: TrainingRecipe,
+                seed: int = 0, device: str | torch.device = "cpu", progress: bool = False,
+                on_step: Callable[[int, nn.Module], None] | None = None,
+                on_epoch_end: Callable[[int, nn.Module], None] | None = None) -> nn.Module:
+    """Train ``model`` by ``recipe``; return it (trained in place, in eval mode).
+
+    Parameters
+    ----------
+    model : nn.Module
+        Maps ``(B, C, H, W)`` images to ``(B, classes)`` logits. Pruning masks, if any, stay applied.
+    images, targets : torch.Tensor
+        ``(N, C, H, W)`` float images and ``(N,)`` int64 labels.
+    recipe : TrainingRecipe
+        Epochs, batch size, learning rate and its schedule.
+    seed : int
+        Seed of the data order: each epoch visits the examples in a fresh permutation drawn
+        from a generator seeded with ``seed``.
+    device : str or torch.device
+        Where to train.
+    progress : bool
+        Show a progress bar over the epochs.
+    on_step : callable, optional
+        Called as ``on_step(step, model)`` after every optimizer step, ``step`` counting from 1
+        across epochs (gradual pruning updates its masks here).
+    on_epoch_end : callable, optional
+        Called as ``on_epoch_end(epoch, model)`` after every epoch (checkpoints for VoG).
+    """
+    check_images(images)
+    check_targets(targets, len(images))
+    seed = check_integer(seed, "seed", low=0)
+    device = torch.device(device)
+    model.to(device).train()
+    x, y = images.to(device), targets.to(device)
+    optimizer = recipe.optimizer(model.parameters())
+    scheduler = recipe.scheduler(optimizer, len(y))
+    generator = recipe.generator(seed)
+    loss_fn = nn.CrossEntropyLoss()
+    step = 0
+    for epoch in tqdm(range(recipe.epochs), desc="epochs", disable=not progress, leave=False):
+        order = recipe.epoch_order(len(y), generator).to(device)
+        for start in recipe.batch_starts(len(y)):
+            batch = order[start:start + recipe.batch_size]
+            optimizer.zero_grad(set_to_none=True)
+            loss_fn(model(x[batch]), y[batch]).backward()
+            optimizer.step()
+            scheduler.step()
+            step += 1
+            if on_step is not None:
+                on_step(step, model)
+        if on_epoch_end is not None:
+            on_epoch_end(epoch, model)
+    return model.eval()
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, images: torch.Tensor, *, batch_size: int = 2048,
+                   device: str | torch.device | None = None) -> torch.Tensor:
+    """Logits ``(N, classes)`` of ``model`` on ``images`` ``(N, C, H, W)``, on the CPU."""
+    check_images(images)
+    batch_size = check_integer(batch_size, "batch_size", low=1)
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    model.to(device).eval()
+    return torch.cat([model(images[i:i + batch_size].to(device)).cpu()
+                      for i in range(0, len(images), batch_size)]) if len(images) else torch.empty(0)

@@ -1,0 +1,90 @@
+"""The training recipe every model of the course follows, in one object.
+
+:func:`~course_lib.training.loop.train_model` trains one model with it and the population
+engine (:mod:`course_lib.populations.engine`) trains many side by side with it; both take their
+optimizer, learning-rate schedule, step count and data order from a :class:`TrainingRecipe`,
+so a change to the recipe reaches both or neither.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+
+from ..core.validation import check_integer, check_option, check_real
+
+LR_SCHEDULES = ("constant", "cosine")
+"""The learning-rate schedules, ``"constant"`` or ``"cosine"`` (decay from ``lr`` to 0 over all steps)."""
+
+
+def total_steps(n: int, *, epochs: int, batch_size: int) -> int:
+    """Optimizer steps of ``epochs`` passes over ``n`` examples: ``epochs * ceil(n / batch_size)``."""
+    return epochs * math.ceil(n / batch_size)
+
+
+@dataclass(frozen=True)
+class TrainingRecipe:
+    """How a model is trained: Adam on the mean cross-entropy of shuffled mini-batches.
+
+    Attributes
+    ----------
+    epochs : int
+        Passes over the data, ``>= 0`` (0 leaves the model at its initialization).
+    batch_size : int
+        Examples per optimizer step, ``>= 1``; the last batch of an epoch may be smaller.
+    lr : float
+        Initial learning rate of Adam, ``> 0``.
+    lr_schedule : {"constant", "cosine"}
+        ``"cosine"`` sets the learning rate of step ``t`` (counting from 0) to
+        ``lr * (1 + cos(pi * t / T)) / 2`` over the ``T`` steps of training
+        (:class:`torch.optim.lr_scheduler.CosineAnnealingLR`): the last steps are small, so the
+        final weights depend less on the last few batches and models trained with different
+        seeds agree more. ``"constant"`` keeps ``lr``.
+    """
+
+    epochs: int
+    batch_size: int = 128
+    lr: float = 1e-3
+    lr_schedule: str = "constant"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "epochs", check_integer(self.epochs, "epochs", low=0))
+        object.__setattr__(self, "batch_size", check_integer(self.batch_size, "batch_size", low=1))
+        object.__setattr__(self, "lr", check_real(self.lr, "lr", low=0, closed="neither"))
+        check_option(self.lr_schedule, "lr_schedule", LR_SCHEDULES)
+
+    def steps(self, n: int) -> int:
+        """Optimizer steps of training on ``n`` examples: ``epochs * ceil(n / batch_size)``."""
+        return total_steps(n, epochs=self.epochs, batch_size=self.batch_size)
+
+    def optimizer(self, params: Iterable[torch.Tensor], *, fused: bool = False) -> torch.optim.Adam:
+        """Adam over ``params`` at ``lr`` (``fused``: one kernel per step, as the engine runs it)."""
+        return torch.optim.Adam(params, lr=self.lr, fused=fused or None)
+
+    def scheduler(self, optimizer: torch.optim.Optimizer, n: int) -> torch.optim.lr_scheduler.LRScheduler:
+        """The learning-rate schedule for training on ``n`` examples, stepped after every optimizer step."""
+        if self.lr_schedule == "cosine":
+            return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(self.steps(n), 1))
+        return torch.optim.lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0)
+
+    def batch_starts(self, n: int) -> range:
+        """First positions of the mini-batches of one epoch over ``n`` examples."""
+        return range(0, n, self.batch_size)
+
+    @staticmethod
+    def generator(seed: int) -> torch.Generator:
+        """The generator of a model's data order: one permutation per epoch, drawn from ``seed``."""
+        return torch.Generator().manual_seed(seed)
+
+    @staticmethod
+    def epoch_order(n: int, generator: torch.Generator) -> torch.Tensor:
+        """The order ``(n,)`` in which one epoch visits the examples."""
+        return torch.randperm(n, generator=generator)
+
+    def as_config(self) -> dict[str, Any]:
+        """The recipe as plain values (for cache keys)."""
+        return asdict(self)
