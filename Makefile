@@ -1,6 +1,6 @@
 # The two commands of the course (see README.md):
 #   make book   build the whole executed book into _build/html (profile "course")
-#   make test   unit tests, every chapter under the "smoke" profile, and nbval
+#   make test   the import-layer contract, unit tests, every chapter under the "smoke" profile, and nbval
 # Both create the virtual environment .venv first if it is missing or out of date.
 
 PYTHON  ?= python3
@@ -33,6 +33,7 @@ execute: $(STAMP)
 test: unit smoke nbval
 
 unit: $(STAMP)
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest tests
 
 smoke: $(STAMP)

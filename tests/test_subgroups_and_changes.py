@@ -155,14 +155,14 @@ def test_bootstrap_of_an_empty_intersection_is_nan():
     assert np.isnan(old["fpr_low"]) and np.isnan(old["fpr_high"])            # no negative in any resample
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"n_boot": 0}, "n_boot must be a positive integer"),
-    ({"n_boot": 2.5}, "n_boot must be a positive integer"),
-    ({"n_boot": 10, "ci": 1.0}, "ci must lie in \\(0, 1\\)"),
-    ({"seed": -1}, "seed must be a non-negative integer"),
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"n_boot": 0}, ValueError, "n_boot must be an integer >= 1"),
+    ({"n_boot": 2.5}, TypeError, "n_boot must be an integer or None"),
+    ({"n_boot": 10, "ci": 1.0}, ValueError, "ci must be a real number in \\(0, 1\\)"),
+    ({"seed": -1}, ValueError, "seed must be an integer >= 0"),
 ])
-def test_bootstrap_arguments_are_validated(kwargs, message):
-    with pytest.raises(ValueError, match=message):
+def test_bootstrap_arguments_are_validated(kwargs, error, message):
+    with pytest.raises(error, match=message):
         subgroup_metrics(y_true=Y, y_pred=PRED, groups=GROUPS, **kwargs)
 
 

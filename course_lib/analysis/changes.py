@@ -143,7 +143,7 @@ def paired_relative_change(*, baseline: pd.DataFrame, compressed: pd.DataFrame,
     averaged over the members of each population. This function returns that number and, as a
     measure of how much of it seeds alone could cause, the standard deviation of the *paired*
     members' own relative changes: member ``k`` of both populations shares its seed, hence its
-    initial weights and data order (:mod:`course_lib.population`).
+    initial weights and data order (:mod:`course_lib.populations`).
 
     Parameters
     ----------
@@ -320,16 +320,8 @@ def sde(*, fpr_baseline: Any, fnr_baseline: Any, fpr_compressed: Any, fnr_compre
     the division by ``sqrt(2)`` follows the authors' notebook (it makes the value a true
     distance to the line); other implementations report the mean ``|dFPR - dFNR|`` itself
     (``sqrt(2)`` times this value). SDE is 0 when every point lies on the diagonal, i.e. when
-    each class's false positives and false negatives changed by the same percentage.
-
-    Parameters
-    ----------
-    fpr_baseline, fnr_baseline, fpr_compressed, fnr_compressed, zero_baseline
-        As in :func:`fpr_fnr_changes` (a zero baseline rate raises by default).
-
-    Returns
-    -------
-    float
+    each class's false positives and false negatives changed by the same percentage. Its
+    arguments are those of :func:`cev`; it is NaN when no class is left to measure.
     """
     points = _points(fpr_baseline, fnr_baseline, fpr_compressed, fnr_compressed, zero_baseline)
     if not len(points):

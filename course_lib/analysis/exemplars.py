@@ -86,10 +86,9 @@ def pie_masks(*, baseline: ArrayLike, compressed: Mapping[object, ArrayLike]) ->
 
     Parameters
     ----------
-    baseline : array-like
-        Shape ``(K, N)``. Labels predicted by the dense population.
-    compressed : mapping
-        Shape ``(K', N)``. Labels predicted by each compressed population, by level.
+    baseline, compressed
+        The dense population's labels ``(K, N)``, and a mapping from each compression level to
+        its population's labels ``(K', N)``.
 
     Returns
     -------

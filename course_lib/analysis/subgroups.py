@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import numbers
 import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -47,6 +46,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 from fairlearn.metrics import MetricFrame, count
+
+from ..core.validation import check_integer, check_real
 
 if TYPE_CHECKING:
     from pandas.api.typing import DataFrameGroupBy
@@ -164,12 +165,9 @@ def _attributes(groups: Any, n: int) -> tuple[list[str], list[list], pd.DataFram
 
 
 def _check_bootstrap(n_boot: Any, ci: Any, seed: Any) -> None:
-    if n_boot is not None and (isinstance(n_boot, bool) or not isinstance(n_boot, numbers.Integral) or n_boot < 1):
-        raise ValueError(f"n_boot must be a positive integer or None, got {n_boot!r}")
-    if isinstance(ci, bool) or not isinstance(ci, numbers.Real) or not 0 < ci < 1:
-        raise ValueError(f"ci must lie in (0, 1), got {ci!r}")
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    check_integer(n_boot, "n_boot", low=1, optional=True)
+    check_real(ci, "ci", low=0, high=1, closed="neither")
+    check_integer(seed, "seed", low=0)
 
 
 # --------------------------------------------------------------------------- subgroup tables
@@ -337,14 +335,9 @@ def population_subgroup_metrics(*, y_true: Any, preds: Any, groups: pd.DataFrame
 
     Parameters
     ----------
-    y_true : array-like
-        Shape ``(N,)``. True labels.
-    preds : array-like
-        Shape ``(K, N)``. Labels predicted by the ``K`` members of one population.
-    groups : pandas.DataFrame
-        ``N`` rows. Protected attributes, as in :func:`subgroup_metrics`.
-    pos_label : scalar
-        The positive label.
+    y_true, preds, groups, pos_label
+        As in :func:`member_subgroup_metrics`: true labels ``(N,)``, the predictions ``(K, N)``
+        of the ``K`` members, the protected attributes and the positive label.
 
     Returns
     -------

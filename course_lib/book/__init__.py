@@ -3,7 +3,7 @@
 ==========================================  ====================================================
 module                                      what
 ==========================================  ====================================================
-:mod:`~course_lib.book.chapter`             :func:`start`, :func:`glue`, :func:`check_claim`
+:mod:`~course_lib.book.chapter`             ``start``, ``glue``, ``check_claim``
 :mod:`~course_lib.book.experiments`         the data, recipes and populations chapters share
 :mod:`~course_lib.book.plots`               image galleries and per-class comparisons
 :mod:`~course_lib.book.papers`              numbers the papers report, transcribed

@@ -14,7 +14,7 @@ their intersections."""
 
 TABLE3_GROUPS = {"aggregate": "all", "M": "male", "F": "female", "Y": "young", "O": "old",
                  "MY": "male & young", "MO": "male & old", "FY": "female & young", "FO": "female & old"}
-"""Table 3's column names mapped to the ``group`` labels of :func:`course_lib.fairness.subgroup_metrics`
+"""Table 3's column names mapped to the ``group`` labels of :func:`course_lib.analysis.subgroups.subgroup_metrics`
 for a ``groups`` table with columns ``gender`` (``male``/``female``) and ``age`` (``young``/``old``)."""
 
 _TABLE3 = {

@@ -151,7 +151,7 @@ def prunable_parameters(model: nn.Module, *, include_classifier: bool = True) ->
         Default ``True``: every layer is pruned, the output layer included -- the uniform
         reading of Zhu & Gupta (2017) that this course follows. Implementations differ here
         (many spare the small first or last layer); with ``False`` the layer named
-        ``classifier`` (the last layer of :class:`~course_lib.models.SmallCNN`) stays dense.
+        ``classifier`` (the last layer of :class:`~course_lib.training.models.SmallCNN`) stays dense.
 
     Raises
     ------
@@ -181,11 +181,6 @@ def current_masks(layers: Mapping[str, nn.Module]) -> dict[str, torch.Tensor]:
     return {name: module.weight_mask for name, module in layers.items() if hasattr(module, "weight_mask")}
 
 
-def dense_weight(module: nn.Module) -> torch.Tensor:
-    """The weight a module trains: ``weight_orig`` when it is pruned, else ``weight``."""
-    return module.weight_orig if hasattr(module, "weight_mask") else module.weight
-
-
 @torch.no_grad()
 def apply_masks(module: nn.Module) -> None:
     """Recompute ``weight = weight_orig * weight_mask`` now, as the pruning hook does before a forward.
@@ -212,11 +207,6 @@ def effective_weights(model: nn.Module, *, include_classifier: bool = True) -> d
     """Detached prunable weights with their masks applied, keyed by layer name (see :func:`prunable_parameters`)."""
     return {name: effective_weight(module)
             for name, module in prunable_parameters(model, include_classifier=include_classifier)}
-
-
-def mask_or_none(module: nn.Module) -> torch.Tensor | None:
-    """The ``weight_mask`` of ``module``, or ``None`` when it is not pruned."""
-    return getattr(module, "weight_mask", None)
 
 
 @torch.no_grad()

@@ -10,7 +10,7 @@ name                      what
 ``"celeba"``              CelebA, target Blond_Hair (for users who can download)
 ========================  =====================================================================
 
-The loaders read from ``$COURSE_DATA_DIR`` (:func:`course_lib.config.data_dir`) and keep decoded
+The loaders read from ``$COURSE_DATA_DIR`` (:func:`course_lib.core.config.data_dir`) and keep decoded
 copies in ``$COURSE_CACHE_DIR``.
 """
 
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import importlib
 
+from ..core.validation import check_integer, check_option
 from .dataset import SPLITS, ImageDataset, check_split, concat
 
 _LOADERS = {
@@ -53,12 +54,12 @@ def load(name: str, *, split: str = "train", seed: int = 0, **options) -> ImageD
     ------
     ValueError
         For an unknown ``name`` or ``split``.
-    course_lib.config.DataNotFoundError
+    course_lib.core.config.DataNotFoundError
         When the files are not under ``$COURSE_DATA_DIR``; the message says where to get them.
     """
-    if name not in _LOADERS:
-        raise ValueError(f"name must be one of {list(DATASETS)}, got {name!r}")
+    check_option(name, "name", DATASETS)
     check_split(split)
+    check_integer(seed, "seed", low=0)
     module, func = _LOADERS[name].split(":")
     loader = getattr(importlib.import_module(f"{__name__}.{module}"), func)
     return loader(split=split, seed=seed, **options)

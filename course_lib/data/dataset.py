@@ -9,15 +9,15 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..core.validation import check_integer, check_option
+
 SPLITS = ("train", "test", "all")
 """The splits every loader accepts; ``"all"`` is every example, train then test."""
 
 
 def check_split(split: str) -> str:
     """Return ``split`` if it is ``"train"``, ``"test"`` or ``"all"``; raise ``ValueError`` otherwise."""
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {list(SPLITS)}, got {split!r}")
-    return split
+    return check_option(split, "split", SPLITS)
 
 
 @dataclass(frozen=True, eq=False)
@@ -87,10 +87,10 @@ class ImageDataset:
         classes), so a small profile still sees every class. ``n=None`` or ``n >= len(self)``
         returns the dataset unchanged.
         """
+        n = check_integer(n, "n", low=1, optional=True)
+        seed = check_integer(seed, "seed", low=0)
         if n is None or n >= len(self):
             return self
-        if n < 1:
-            raise ValueError(f"n must be a positive number of examples or None, got {n}")
         rng = np.random.default_rng(seed)
         targets = self.targets.numpy()
         if not stratify:

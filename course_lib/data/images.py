@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import math
-import numbers
 import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -14,6 +13,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..core.validation import check_integer
 from ..core.config import DATA_DIR_ENV, DataCorruptedError, DataNotFoundError, data_dir
 
 _MIN_SIZE = 8
@@ -21,17 +21,13 @@ _CHUNK = 2048  # images handed to the thread pool at a time
 
 
 def resolve_root(root: str | Path | None) -> Path:
-    """The data folder: ``root`` when given, else ``$COURSE_DATA_DIR`` (:func:`~course_lib.config.data_dir`)."""
+    """The data folder: ``root`` when given, else ``$COURSE_DATA_DIR`` (:func:`~course_lib.core.config.data_dir`)."""
     return Path(root).expanduser().resolve() if root is not None else data_dir()
 
 
 def check_image_size(image_size: int, *, native: int) -> int:
     """Return ``image_size`` if it is an integer from 8 to ``native`` (no upsampling); raise ``ValueError``."""
-    if (isinstance(image_size, bool) or not isinstance(image_size, numbers.Integral)
-            or not _MIN_SIZE <= image_size <= native):
-        raise ValueError(f"image_size must be an integer from {_MIN_SIZE} to {native} "
-                         f"(the native side of the images), got {image_size!r}")
-    return int(image_size)
+    return check_integer(image_size, "image_size", low=_MIN_SIZE, high=native)
 
 
 def not_found_error(dataset: str, root: Path, expected: str, how_to_get: str) -> DataNotFoundError:

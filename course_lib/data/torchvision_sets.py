@@ -19,7 +19,7 @@ tests write, and on a copy whose text files were re-saved (line endings, say). S
 is used only to *download*; the official formats are read here, exactly as torchvision reads
 them (CIFAR-10: pickled dicts with ``data``, ``labels`` and ``label_names``; CelebA:
 whitespace-separated text files), and checked for consistency instead of checksums
-(shapes, counts, label ranges), with :class:`~course_lib.config.DataCorruptedError` naming
+(shapes, counts, label ranges), with :class:`~course_lib.core.config.DataCorruptedError` naming
 the file that fails.
 
 References

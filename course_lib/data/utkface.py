@@ -22,7 +22,6 @@ Autoencoder.* CVPR 2017. https://susanqq.github.io/UTKFace/
 from __future__ import annotations
 
 import hashlib
-import numbers
 import os
 import re
 import tarfile
@@ -35,6 +34,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..core.validation import check_real
 from ..core import cache
 from ..core.config import DataCorruptedError
 from .dataset import ImageDataset, check_split, from_uint8, seeded_test_mask
@@ -165,9 +165,7 @@ def _warn_skipped(skipped: Sequence[str], total: int) -> None:
 
 
 def _check_test_fraction(test_fraction: float) -> float:
-    if isinstance(test_fraction, bool) or not isinstance(test_fraction, numbers.Real) or not 0 < test_fraction < 1:
-        raise ValueError(f"test_fraction must lie in (0, 1), got {test_fraction!r}")
-    return float(test_fraction)
+    return check_real(test_fraction, "test_fraction", low=0, high=1, closed="neither")
 
 
 def load_utkface(*, split: str = "train", seed: int = 0, image_size: int = 32,

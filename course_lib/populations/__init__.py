@@ -7,7 +7,7 @@ module                                         what
 :mod:`~course_lib.populations.recipe`          what fixes a member, and its cache key
 :mod:`~course_lib.populations.stacked`         many members as one network
 :mod:`~course_lib.populations.engine`          training stacked members, each as if alone
-:mod:`~course_lib.populations.population`      :class:`Population`, :func:`train_populations`
+:mod:`~course_lib.populations.population`      :class:`~course_lib.populations.population.Population`
 =============================================  =================================================
 """
 

@@ -70,7 +70,8 @@ class Population:
     model_kwargs : dict
         Arguments of :func:`~course_lib.training.models.make_model` (without the seed).
     state_dicts : tuple of dict
-        ``(K,)`` final state dicts; pruned members keep ``weight_orig`` and ``weight_mask``.
+        ``(K,)`` final state dicts; pruned members keep their masks in the layout of
+        :mod:`course_lib.compression.masks`.
     checkpoints : tuple of dict
         ``checkpoints[k][e]``: state dict of member ``k`` after ``e`` epochs (``0``: at
         initialization), for the epochs asked for with ``checkpoint_epochs``.

@@ -4,9 +4,9 @@
 module                                       what
 ===========================================  ==================================================
 :mod:`~course_lib.training.models`           the small CNNs, initialised from a seed
-:mod:`~course_lib.training.recipe`           :class:`TrainingRecipe`: epochs, batch, lr, schedule
-:mod:`~course_lib.training.loop`             :func:`train_model`, :func:`predict_logits`
-:mod:`~course_lib.training.metrics`          :func:`accuracy`, :func:`recall_per_class`
+:mod:`~course_lib.training.recipe`           :class:`~course_lib.training.recipe.TrainingRecipe`
+:mod:`~course_lib.training.loop`             :func:`~course_lib.training.loop.train_model`, ``predict_logits``
+:mod:`~course_lib.training.metrics`          :func:`~course_lib.training.metrics.accuracy`, ``recall_per_class``
 ===========================================  ==================================================
 """
 
