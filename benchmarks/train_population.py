@@ -4,13 +4,13 @@ Usage::
 
     python benchmarks/train_population.py [--members K] [--epochs E] [--n-train N] [--repeats R]
 
-Both ways follow one recipe: the reference ``SmallCNN`` of :func:`course_lib.models.make_model`,
+Both ways follow one recipe: the reference ``SmallCNN`` of :func:`course_lib.training.models.make_model`,
 a stratified Fashion-MNIST subset of ``N`` training images, batch size 64, Adam with learning
 rate 1e-3, ``E`` epochs, member ``k`` initialised from seed ``k``.
 
 (a) ``plain loop``: what most tutorials write -- a ``DataLoader`` over a ``TensorDataset``
     (batch 64, ``shuffle=True``, samples collated one by one), one model after another.
-(b) ``engine``: :func:`course_lib.population.train_population` itself (``cache=False``), the
+(b) ``engine``: :func:`course_lib.populations.population.train_population` itself (``cache=False``), the
     function every chapter calls: members trained side by side as one stacked network.
 
 On a CPU a third row repeats (a) with one intra-op thread, to show how much of (a)'s time its
@@ -35,8 +35,9 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from course_lib import data, population, training
-from course_lib.models import make_model
+from course_lib import data, training
+from course_lib.populations import population
+from course_lib.training import TrainingRecipe, make_model
 
 
 def parse_args() -> argparse.Namespace:
@@ -126,8 +127,9 @@ def plain_loop_one_thread(images: torch.Tensor, targets: torch.Tensor, seeds: ra
 def engine(images: torch.Tensor, targets: torch.Tensor, seeds: range, epochs: int,
            device: torch.device) -> list[nn.Module]:
     """The population engine, exactly as the chapters call it (cache off, so it trains)."""
-    return population.train_population((images, targets), size=len(seeds), seeds=seeds, epochs=epochs,
-                                       batch_size=BATCH_SIZE, lr=LR, device=device, progress=False,
+    return population.train_population((images, targets), size=len(seeds), seeds=seeds,
+                                       recipe=TrainingRecipe(epochs=epochs, batch_size=BATCH_SIZE, lr=LR),
+                                       device=device, progress=False,
                                        cache=False).models()
 
 

@@ -42,8 +42,20 @@ def test_welch_exact_value_and_constant_samples():
     assert t == pytest.approx(-3 / np.sqrt(2 / 3))
     assert p == pytest.approx(2 * scipy_stats.t.sf(3 / np.sqrt(2 / 3), 4))
     assert all(np.isnan(welch_t_test([1, 1], [1, 1])))
-    with pytest.raises(ValueError, match="a must have shape \(n,\) or \(n, m\) with n >= 2 values"):
+    with pytest.raises(ValueError, match=r"a must have shape \(n,\) or \(n, m\) with n >= 2 values"):
         welch_t_test([1.0], [1.0, 2.0])
+
+
+def test_welch_tests_every_column_and_guards_only_constant_pairs():
+    a = np.array([[1.0, 1.0, 0.0], [2.0, 1.0, 0.0], [3.0, 1.0, 0.0]])
+    b = np.array([[4.0, 2.0, 0.0], [5.0, 2.0, 0.0], [6.0, 2.0, 0.0]])
+    t, p = welch_t_test(a, b)
+    assert t.shape == p.shape == (3,)
+    assert t[0] == pytest.approx(-3 / np.sqrt(2 / 3)) and p[0] == pytest.approx(2 * scipy_stats.t.sf(3 / np.sqrt(2 / 3), 4))
+    # both samples constant: no variance to test against, whether the means differ (scipy: -inf, p = 0) or not
+    assert np.isnan(t[1:]).all() and np.isnan(p[1:]).all()
+    with pytest.raises(ValueError, match="a and b must have the same number of columns"):
+        welch_t_test(a, b[:, :2])
 
 
 def _population(recall_by_class: list[list[float]], per_class: int = 20) -> tuple[np.ndarray, np.ndarray]:

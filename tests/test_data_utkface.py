@@ -181,16 +181,25 @@ def test_archive_without_images_is_reported(tmp_path):
         load_quiet(root=tmp_path)
 
 
-@pytest.mark.parametrize("bad", [4, 7, 201, 32.0, True, "32"])
-def test_bad_image_size_names_the_argument(root, bad):
-    with pytest.raises(ValueError, match=re.escape(f"image_size must be an integer from 8 to 200 "
-                                                   f"(the native side of the images), got {bad!r}")):
+@pytest.mark.parametrize("bad, error, message", [
+    (4, ValueError, "image_size must be an integer in [8, 200], got 4"),
+    (7, ValueError, "image_size must be an integer in [8, 200], got 7"),
+    (201, ValueError, "image_size must be an integer in [8, 200], got 201"),
+    (32.0, TypeError, "image_size must be an integer, got 32.0"),
+    (True, TypeError, "image_size must be an integer, got True (bool)"),
+    ("32", TypeError, "image_size must be an integer, got '32'"),
+])
+def test_bad_image_size_names_the_argument(root, bad, error, message):
+    with pytest.raises(error, match=f"^{re.escape(message)}$"):
         load_utkface(image_size=bad)
 
 
-@pytest.mark.parametrize("bad", [0, 1, -0.1, 1.5, float("nan"), "0.2"])
-def test_bad_test_fraction_names_the_argument(root, bad):
-    with pytest.raises(ValueError, match=re.escape(f"test_fraction must lie in (0, 1), got {bad!r}")):
+@pytest.mark.parametrize("bad, error", [(0, ValueError), (1, ValueError), (-0.1, ValueError), (1.5, ValueError),
+                                        (float("nan"), ValueError), ("0.2", TypeError)])
+def test_bad_test_fraction_names_the_argument(root, bad, error):
+    expected = ("test_fraction must be a real number in (0, 1), got" if error is ValueError
+                else "test_fraction must be a real number, got")
+    with pytest.raises(error, match=f"^{re.escape(expected)} {re.escape(repr(bad))}$"):
         load_utkface(test_fraction=bad)
 
 

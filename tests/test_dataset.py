@@ -37,7 +37,7 @@ def test_stratified_sample_keeps_class_shares_and_is_seeded():
     assert list(s.example_ids) == list(ds.sample(20, seed=3).example_ids)
     assert list(s.example_ids) != list(ds.sample(20, seed=4).example_ids)
     assert ds.sample(None) is ds and ds.sample(1000) is ds
-    with pytest.raises(ValueError, match="n must be a positive number of examples or None, got 0"):
+    with pytest.raises(ValueError, match="n must be an integer >= 1, got 0"):
         ds.sample(0)
 
 
@@ -46,7 +46,7 @@ def test_concat_and_seeded_split():
     assert len(both) == 5 and both.split == "all"
     mask = seeded_test_mask(10, test_fraction=0.3, seed=1)
     assert mask.sum() == 3 and np.array_equal(mask, seeded_test_mask(10, test_fraction=0.3, seed=1))
-    with pytest.raises(ValueError, match=r"test_fraction must lie in \(0, 1\), got 1.5"):
+    with pytest.raises(ValueError, match=r"test_fraction must be a real number in \(0, 1\), got 1.5"):
         seeded_test_mask(10, test_fraction=1.5, seed=0)
 
 

@@ -13,7 +13,7 @@ from course_lib import training
 from course_lib.compression import masks as mask_layout
 from course_lib.compression import pruning, quantization
 from course_lib.core import cache
-from course_lib.populations import engine, population
+from course_lib.populations import engine, level_label, population
 from course_lib.populations import recipe as member_recipe
 from course_lib.training import models
 from course_lib.data import ImageDataset
@@ -293,3 +293,16 @@ def test_stacked_logits_equal_each_members_own_forward_pass(level):
     assert pop.logits(x[:0]).shape == (3, 0, 2)
     with pytest.raises(ValueError, match="batch_size must be an integer >= 1, got 0"):
         pop.logits(x, batch_size=0)
+
+
+def test_predict_all_and_level_labels():
+    x, y = toy_data(64)
+    pops = population.train_populations((x, y), levels=[0.0, 0.5, "float16"], size=2, cache=False, **RECIPE)
+    preds = population.predict_all(pops, x)
+    assert list(preds) == [0.0, 0.5, "float16"]
+    assert all(isinstance(p, np.ndarray) and p.shape == (2, 64) for p in preds.values())
+    assert np.array_equal(preds[0.5], pops[0.5].predict(x).numpy())
+    assert [level_label(level) for level in (0.0, 0.3, 0.9, 0.95, 0.99, 0.995, "int8-tensor")] == [
+        "dense", "pruned 30%", "pruned 90%", "pruned 95%", "pruned 99%", "pruned 99.5%", "int8-tensor"]
+    assert pops[0.5].pruning == pruning.PruningSchedule() and pops[0.0].pruning is None
+    assert pops["float16"].quantization == "float16" and pops[0.5].quantization is None

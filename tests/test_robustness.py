@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from scipy import stats as scipy_stats
 from torchvision.transforms.v2 import functional as TF
 
 from course_lib.analysis import robustness as corruptions
@@ -281,3 +282,38 @@ def test_evaluate_corruptions_subset_and_validation(toy, one_thread):
         corruptions.evaluate_corruptions(pops, dataset, severities=[0])
     with pytest.raises(ValueError, match="populations must not be empty"):
         corruptions.evaluate_corruptions({}, dataset)
+
+
+def _results() -> pd.DataFrame:
+    """A hand-made evaluate_corruptions table: two populations of three members, one corruption."""
+    rows = []
+    clean = {"dense": [0.90, 0.80, 0.85], "pruned": [0.90, 0.80, 0.85]}
+    corrupted = {"dense": [0.80, 0.70, 0.80], "pruned": [0.60, 0.55, 0.60]}
+    for name in clean:
+        for setting, accuracies in (("none", clean[name]), ("contrast", corrupted[name])):
+            for member, acc in enumerate(accuracies):
+                rows.append({"population": name, "corruption": setting, "severity": 0 if setting == "none" else 5,
+                             "member": member, "accuracy": acc})
+    return pd.DataFrame(rows)
+
+
+def test_accuracy_drops_are_each_members_own_clean_minus_corrupted():
+    drops = corruptions.accuracy_drops(_results())
+    assert (drops.corruption == "contrast").all() and len(drops) == 6
+    assert drops.set_index(["population", "member"])["drop (points)"].round(9).to_dict() == {
+        ("dense", 0): 10.0, ("dense", 1): 10.0, ("dense", 2): 5.0,
+        ("pruned", 0): 30.0, ("pruned", 1): 25.0, ("pruned", 2): 25.0}
+    with pytest.raises(ValueError, match=r"results must be an evaluate_corruptions table, missing columns \['accuracy'\]"):
+        corruptions.accuracy_drops(_results().drop(columns="accuracy"))
+
+
+def test_drop_impact_is_a_welch_test_per_setting():
+    drops = corruptions.accuracy_drops(_results())
+    table = corruptions.drop_impact(drops, baseline="dense", compressed="pruned")
+    row = table.loc[("contrast", 5)]
+    assert row["dense drop"] == pytest.approx(25 / 3) and row["pruned drop"] == pytest.approx(80 / 3)
+    assert row["extra drop"] == pytest.approx(55 / 3)
+    expected = scipy_stats.ttest_ind([30, 25, 25], [10, 10, 5], equal_var=False).pvalue
+    assert row["p"] == pytest.approx(expected) and row["significant"] == (expected < 0.05)
+    with pytest.raises(ValueError, match=r"compressed must be one of \['dense', 'pruned'\], got 'int8'"):
+        corruptions.drop_impact(drops, baseline="dense", compressed="int8")

@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import accuracy_score, precision_score
 
-from course_lib.analysis.changes import cev, fpr_fnr_changes, paired_relative_change, relative_change, sde
+from course_lib.analysis.changes import (cev, cev_sde, change_table, fpr_fnr_changes, paired_relative_change,
+                                        relative_change, sde)
 from course_lib.analysis.subgroups import KEYS, METRICS, member_subgroup_metrics, population_subgroup_metrics, subgroup_metrics
 
 # 16 examples, hand-made confusion table per intersection (there is no old male):
@@ -400,3 +401,41 @@ def test_paired_relative_change_exact():
         paired_relative_change(baseline=dense, compressed=pruned, metrics=("accuracy",))
     with pytest.raises(ValueError, match="same members and subgroups"):
         paired_relative_change(baseline=dense, compressed=pruned.iloc[:4])
+
+
+def _paired_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
+    groups = pd.DataFrame({"g": ["a", "a", "b", "b"]})
+    y = [1, 0, 1, 0]
+    dense = member_subgroup_metrics(y_true=y, preds=[[1, 0, 1, 1], [1, 1, 1, 0]], groups=groups)
+    pruned = member_subgroup_metrics(y_true=y, preds=[[0, 0, 1, 1], [1, 1, 0, 1]], groups=groups)
+    return dense, pruned
+
+
+def test_paired_relative_change_by_group_drops_the_other_keys():
+    dense, pruned = _paired_tables()
+    full = paired_relative_change(baseline=dense, compressed=pruned, metrics=("error",))
+    by_group = paired_relative_change(baseline=dense, compressed=pruned, metrics=("error",), by_group=True)
+    assert by_group.index.tolist() == ["all", "a", "b"]
+    assert by_group.equals(full.droplevel(["scope", "attributes"]))
+
+
+def test_change_table_has_both_means_and_the_normalised_difference():
+    dense, pruned = _paired_tables()
+    table = change_table(baseline=dense, compressed=pruned, metric="error")
+    # member errors: dense (1/4, 0, 1/2) and (1/4, 1/2, 0); pruned (1/2, 1/2, 1/2) and (3/4, 1/2, 1)
+    assert table["count"].tolist() == [4, 2, 2]
+    assert table["dense (%)"].tolist() == pytest.approx([25.0, 25.0, 25.0])
+    assert table["compressed (%)"].tolist() == pytest.approx([62.5, 50.0, 75.0])
+    assert table.loc["all", "normalised difference"] == pytest.approx(150.0)
+    assert table.loc["b", "normalised difference"] == pytest.approx(200.0)
+
+
+def test_cev_sde_of_groups_equals_cev_and_sde_of_their_rates():
+    baseline = pd.DataFrame({"group": ["all", "x", "y"], "fpr": [0.2, 0.1, 0.3], "fnr": [0.2, 0.2, 0.2]})
+    compressed = pd.DataFrame({"group": ["all", "x", "y"], "fpr": [0.3, 0.2, 0.3], "fnr": [0.3, 0.2, 0.4]})
+    result = cev_sde(baseline=baseline, compressed=compressed, groups=["x", "y"])
+    # points (dFPR, dFNR): x (100, 0), y (0, 100); centroid (50, 50)
+    assert result["CEV"] == pytest.approx((2 * 2500 + 2 * 2500) / 2 / 2)
+    assert result["SDE"] == pytest.approx(100 / math.sqrt(2))
+    with pytest.raises(ValueError, match=r"compressed must have a row for every group of groups, missing \['z'\]"):
+        cev_sde(baseline=baseline.assign(group=["all", "x", "z"]), compressed=compressed, groups=["x", "z"])

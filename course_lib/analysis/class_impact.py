@@ -27,7 +27,7 @@ import torch
 from scipy import stats as _scipy_stats
 
 from ..core.validation import check_integer, check_labels, check_option, check_real
-from ..training import recall_per_class
+from ..training import accuracy, recall_per_class
 
 ArrayLike = np.ndarray | torch.Tensor
 CORRECTIONS = (None, "bh")
@@ -52,7 +52,7 @@ def normalized_recall(preds: ArrayLike, targets: ArrayLike, num_classes: int) ->
     """
     preds = check_labels(preds, "preds")
     targets = check_labels(targets, "targets", ndim=1, n=preds.shape[1])
-    return recall_per_class(preds, targets, num_classes) - (preds == targets).mean(axis=1).mean()
+    return recall_per_class(preds, targets, num_classes) - accuracy(preds, targets).mean()
 
 
 def welch_t_test(a: ArrayLike, b: ArrayLike) -> tuple[np.ndarray, np.ndarray]:

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..core.validation import check_integer, check_option
+from ..core.validation import check_integer, check_option, check_real
 
 SPLITS = ("train", "test", "all")
 """The splits every loader accepts; ``"all"`` is every example, train then test."""
@@ -129,8 +129,7 @@ def seeded_test_mask(n: int, *, test_fraction: float, seed: int) -> np.ndarray:
     Used by datasets without an official split (synthetic, UTKFace): the split is a pure
     function of ``(n, test_fraction, seed)``.
     """
-    if not 0 < test_fraction < 1:
-        raise ValueError(f"test_fraction must lie in (0, 1), got {test_fraction}")
+    check_real(test_fraction, "test_fraction", low=0, high=1, closed="neither")
     mask = np.zeros(n, dtype=bool)
     mask[np.random.default_rng(seed).permutation(n)[: round(test_fraction * n)]] = True
     return mask

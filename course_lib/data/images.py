@@ -26,7 +26,7 @@ def resolve_root(root: str | Path | None) -> Path:
 
 
 def check_image_size(image_size: int, *, native: int) -> int:
-    """Return ``image_size`` if it is an integer from 8 to ``native`` (no upsampling); raise ``ValueError``."""
+    """Return ``image_size`` if it is an integer from 8 to ``native`` (no upsampling); raise ``TypeError`` or ``ValueError``."""
     return check_integer(image_size, "image_size", low=_MIN_SIZE, high=native)
 
 
