@@ -148,7 +148,7 @@ def paired_relative_change(*, baseline: pd.DataFrame, compressed: pd.DataFrame,
     Parameters
     ----------
     baseline, compressed : pandas.DataFrame
-        :func:`member_subgroup_metrics` of the two populations, on the same examples and groups,
+        :func:`~course_lib.analysis.subgroups.member_subgroup_metrics` of the two populations, on the same examples and groups,
         with the same members.
     metrics : tuple of str
         Columns of :data:`~course_lib.analysis.subgroups.METRICS` to compare.

@@ -32,7 +32,7 @@ _CHUNK = 256  # images rendered at once
 
 @dataclass(frozen=True)
 class RenderOptions:
-    """The settings of a pool besides its size and seed (see :func:`load_synthetic_celeba`)."""
+    """The settings of a pool besides its size and seed (see :func:`~course_lib.data.synthetic.load_synthetic_celeba`)."""
 
     image_size: int
     hair_shift: float

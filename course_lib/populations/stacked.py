@@ -64,10 +64,15 @@ def stacked_forward(layers: Sequence[tuple[str, nn.Module]], params: Mapping[str
                      images: torch.Tensor) -> torch.Tensor:
     """Logits of ``K`` members, each on its own images.
 
+    Images pass the convolutional part as ``(B, K * C, H, W)`` (members side by side in the
+    channels, channels-last on the CPU, where oneDNN is fastest so), through grouped
+    convolutions; from the ``Flatten`` on they are ``(K, B, features)``, through batched products.
+
     Parameters
     ----------
-    layers : sequence of (str, nn.Module)
-        From :func:`stackable_layers`; only their hyperparameters are used.
+    layers : sequence of tuple
+        ``(name, layer)`` pairs from :func:`stackable_layers`; only the layers' hyperparameters
+        are used.
     params : mapping of str to torch.Tensor
         Every parameter of the model stacked over members: ``(K, *shape)``.
     images : torch.Tensor
@@ -77,10 +82,6 @@ def stacked_forward(layers: Sequence[tuple[str, nn.Module]], params: Mapping[str
     -------
     torch.Tensor
         ``(K, B, classes)``.
-
-    Images pass the convolutional part as ``(B, K * C, H, W)`` (members side by side in the
-    channels, channels-last on the CPU, where oneDNN is fastest so), through grouped
-    convolutions; from the ``Flatten`` on they are ``(K, B, features)``, through batched products.
     """
     batch, members = images.shape[:2]
     h = images.flatten(1, 2)
