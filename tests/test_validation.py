@@ -234,3 +234,12 @@ def test_group_helpers_name_missing_columns():
         data_groups.gender_age(pd.DataFrame({"male": [True]}))
     with pytest.raises(TypeError, match="^attributes must be a pandas DataFrame"):
         data_groups.hair_gender(np.zeros(3))
+
+
+@pytest.mark.parametrize("call", [
+    lambda: class_impact.impact_counts(baseline=PREDS, compressed=PREDS, targets=TARGETS),
+    lambda: exemplars.pie_masks(baseline=PREDS, compressed=PREDS),
+])
+def test_a_comparison_over_levels_needs_a_mapping(call):
+    with pytest.raises(TypeError, match=r"^compressed must be a mapping of levels to predictions, got array\("):
+        call()

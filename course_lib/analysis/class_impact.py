@@ -26,7 +26,7 @@ import pandas as pd
 import torch
 from scipy import stats as _scipy_stats
 
-from ..core.validation import check_integer, check_labels, check_option, check_real
+from ..core.validation import check_integer, check_labels, check_mapping, check_option, check_real
 from ..training import accuracy, recall_per_class
 
 ArrayLike = np.ndarray | torch.Tensor
@@ -175,8 +175,7 @@ def impact_counts(*, baseline: ArrayLike, compressed: Mapping[object, ArrayLike]
         whose normalised recall fell or rose), ``mean loss of hurt`` and ``mean gain of helped``
         (mean ``|change|`` of each set, NaN when empty).
     """
-    if not isinstance(compressed, Mapping):
-        raise TypeError(f"compressed must be a mapping of level to predictions, got {type(compressed).__name__}")
+    check_mapping(compressed, "compressed", of="levels to predictions")
     rows = {}
     for level, preds in compressed.items():
         table = class_impact(baseline=baseline, compressed=preds, targets=targets, **kwargs)

@@ -30,7 +30,7 @@ import pandas as pd
 import torch
 from scipy import stats as _scipy_stats
 
-from ..core.validation import check_labels, check_mask
+from ..core.validation import check_labels, check_mapping, check_mask
 from ..training import accuracy
 
 ArrayLike = np.ndarray | torch.Tensor
@@ -96,8 +96,7 @@ def pie_masks(*, baseline: ArrayLike, compressed: Mapping[object, ArrayLike]) ->
         Shape ``(N, levels)``. Column ``level`` is :func:`pie_mask` of that level; levels are
         never pooled.
     """
-    if not isinstance(compressed, Mapping):
-        raise TypeError(f"compressed must be a mapping of level to predictions, got {type(compressed).__name__}")
+    check_mapping(compressed, "compressed", of="levels to predictions")
     return pd.DataFrame({level: pie_mask(baseline=baseline, compressed=preds) for level, preds in compressed.items()})
 
 

@@ -9,12 +9,13 @@ import pandas as pd
 import seaborn as sns
 import torch
 
+from ..core.validation import check_images
+
 
 def show_images(images: torch.Tensor, *, titles: Sequence[str] | None = None, ncols: int = 8,
                 size: float = 1.3) -> plt.Figure:
     """A gallery of images ``(N, C, H, W)`` in ``[0, 1]`` (grey when ``C == 1``), one title each."""
-    if images.ndim != 4:
-        raise ValueError(f"images must have shape (N, C, H, W), got {tuple(images.shape)}")
+    check_images(images)
     if titles is not None and len(titles) != len(images):
         raise ValueError(f"titles must have one entry per image ({len(images)}), got {len(titles)}")
     n = len(images)

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import torch
 
+from .validation import check_option
+
 
 @dataclass(frozen=True)
 class Profile:
@@ -144,7 +146,4 @@ def get_profile(profile: str | Profile) -> Profile:
     """
     if isinstance(profile, Profile):
         return profile
-    try:
-        return PROFILES[profile]
-    except (KeyError, TypeError):
-        raise ValueError(f"profile must be one of {sorted(PROFILES)}, got {profile!r}") from None
+    return PROFILES[check_option(profile, "profile", sorted(PROFILES))]

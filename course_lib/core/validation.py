@@ -21,7 +21,7 @@ Conventions
 from __future__ import annotations
 
 import numbers
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import numpy as np
@@ -143,6 +143,20 @@ def check_option(value: Any, name: str, options: Collection[Any]) -> Any:
         known = False
     if not known:
         raise ValueError(f"{name} must be one of {list(options)}, got {_got(value)}")
+    return value
+
+
+def check_mapping(value: Any, name: str, *, of: str) -> Any:
+    """``value``, checked to be a mapping (e.g. of compression levels to predictions).
+
+    Raises
+    ------
+    TypeError
+        If ``value`` is not a :class:`collections.abc.Mapping`; the message says it should map
+        ``of``.
+    """
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{name} must be a mapping of {of}, got {_got(value)}")
     return value
 
 
