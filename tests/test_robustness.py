@@ -10,7 +10,7 @@ import torch
 from scipy import stats as scipy_stats
 from torchvision.transforms.v2 import functional as TF
 
-from course_lib.analysis import robustness as corruptions
+from course_lib.analysis import robustness
 from course_lib.populations import population
 from course_lib.training import TrainingRecipe
 from course_lib.analysis.robustness import CORRUPTIONS, SEVERITIES, SEVERITY_PARAMETERS, corrupt
@@ -247,9 +247,9 @@ def toy():
 def test_evaluate_corruptions_table(toy, monkeypatch, one_thread):
     dataset, pops = toy
     made = []
-    original = corruptions.corrupt
-    monkeypatch.setattr(corruptions, "corrupt", lambda images, **kw: made.append(kw) or original(images, **kw))
-    table = corruptions.evaluate_corruptions(pops, dataset, seed=3)
+    original = robustness.corrupt
+    monkeypatch.setattr(robustness, "corrupt", lambda images, **kw: made.append(kw) or original(images, **kw))
+    table = robustness.evaluate_corruptions(pops, dataset, seed=3)
     assert list(table.columns) == ["population", "corruption", "severity", "member", "accuracy"]
     assert len(table) == (1 + len(CORRUPTIONS) * len(SEVERITIES)) * 2 * 2
     assert len(made) == len(CORRUPTIONS) * len(SEVERITIES)  # each corrupted copy made once for both populations
@@ -271,17 +271,17 @@ def test_evaluate_corruptions_table(toy, monkeypatch, one_thread):
 
 def test_evaluate_corruptions_subset_and_validation(toy, one_thread):
     dataset, pops = toy
-    table = corruptions.evaluate_corruptions({"dense": pops[0.0]}, dataset, corruptions=["contrast", "jpeg"],
+    table = robustness.evaluate_corruptions({"dense": pops[0.0]}, dataset, corruptions=["contrast", "jpeg"],
                                              severities=[1, 5], batch_size=16)
     assert len(table) == (1 + 2 * 2) * 2
     assert table[["corruption", "severity"]].drop_duplicates().values.tolist() == [
         ["none", 0], ["contrast", 1], ["contrast", 5], ["jpeg", 1], ["jpeg", 5]]
     with pytest.raises(ValueError, match="corruption must be one of"):
-        corruptions.evaluate_corruptions(pops, dataset, corruptions=["snow"])
+        robustness.evaluate_corruptions(pops, dataset, corruptions=["snow"])
     with pytest.raises(ValueError, match="severity must be one of"):
-        corruptions.evaluate_corruptions(pops, dataset, severities=[0])
-    with pytest.raises(ValueError, match="populations must not be empty"):
-        corruptions.evaluate_corruptions({}, dataset)
+        robustness.evaluate_corruptions(pops, dataset, severities=[0])
+    with pytest.raises(ValueError, match="populations must hold at least one population, got none"):
+        robustness.evaluate_corruptions({}, dataset)
 
 
 def _results() -> pd.DataFrame:
@@ -298,22 +298,22 @@ def _results() -> pd.DataFrame:
 
 
 def test_accuracy_drops_are_each_members_own_clean_minus_corrupted():
-    drops = corruptions.accuracy_drops(_results())
+    drops = robustness.accuracy_drops(_results())
     assert (drops.corruption == "contrast").all() and len(drops) == 6
     assert drops.set_index(["population", "member"])["drop (points)"].round(9).to_dict() == {
         ("dense", 0): 10.0, ("dense", 1): 10.0, ("dense", 2): 5.0,
         ("pruned", 0): 30.0, ("pruned", 1): 25.0, ("pruned", 2): 25.0}
     with pytest.raises(ValueError, match=r"results must be an evaluate_corruptions table, missing columns \['accuracy'\]"):
-        corruptions.accuracy_drops(_results().drop(columns="accuracy"))
+        robustness.accuracy_drops(_results().drop(columns="accuracy"))
 
 
 def test_drop_impact_is_a_welch_test_per_setting():
-    drops = corruptions.accuracy_drops(_results())
-    table = corruptions.drop_impact(drops, baseline="dense", compressed="pruned")
+    drops = robustness.accuracy_drops(_results())
+    table = robustness.drop_impact(drops, baseline="dense", compressed="pruned")
     row = table.loc[("contrast", 5)]
-    assert row["dense drop"] == pytest.approx(25 / 3) and row["pruned drop"] == pytest.approx(80 / 3)
+    assert row["baseline drop"] == pytest.approx(25 / 3) and row["compressed drop"] == pytest.approx(80 / 3)
     assert row["extra drop"] == pytest.approx(55 / 3)
     expected = scipy_stats.ttest_ind([30, 25, 25], [10, 10, 5], equal_var=False).pvalue
     assert row["p"] == pytest.approx(expected) and row["significant"] == (expected < 0.05)
     with pytest.raises(ValueError, match=r"compressed must be one of \['dense', 'pruned'\], got 'int8'"):
-        corruptions.drop_impact(drops, baseline="dense", compressed="int8")
+        robustness.drop_impact(drops, baseline="dense", compressed="int8")

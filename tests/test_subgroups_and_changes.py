@@ -174,7 +174,6 @@ def test_bootstrap_arguments_are_validated(kwargs, error, message):
     ({"y_true": Y.reshape(4, 4)}, "y_true must have shape \\(N,\\)"),
     ({"y_pred": PRED[:15]}, "y_pred must have shape \\(N,\\) with N=16"),
     ({"groups": GROUPS.iloc[:15]}, "groups must have one row per example \\(16\\), got 15"),
-    ({"groups": GROUPS.to_numpy()}, "groups must be a pandas DataFrame"),
     ({"groups": GROUPS.iloc[:, :0]}, "groups must have at least one column"),
     ({"groups": GROUPS.assign(age=GROUPS["age"].where(GROUPS.index > 0))},
      "groups must not contain missing values, got 1 in column 'age'"),
@@ -184,6 +183,11 @@ def test_inputs_are_validated_by_name(kwargs, message):
     args = {"y_true": Y, "y_pred": PRED, "groups": GROUPS, **kwargs}
     with pytest.raises(ValueError, match=message):
         subgroup_metrics(**args)
+
+
+def test_groups_that_are_no_dataframe_are_a_type_error():
+    with pytest.raises(TypeError, match="^groups must be a pandas DataFrame with one column per attribute, got ndarray$"):
+        subgroup_metrics(y_true=Y, y_pred=PRED, groups=GROUPS.to_numpy())
 
 
 # --------------------------------------------------------------------------- populations

@@ -184,7 +184,14 @@ def paired_relative_change(*, baseline: pd.DataFrame, compressed: pd.DataFrame,
         columns[metric] = change[metric]
         columns[f"{metric}_sd"] = spread[metric]
     table = pd.DataFrame(columns)
-    return table.droplevel(["scope", "attributes"]) if check_bool(by_group, "by_group") else table
+    if not check_bool(by_group, "by_group"):
+        return table
+    table = table.droplevel(["scope", "attributes"])
+    if table.index.has_duplicates:
+        repeated = sorted(set(table.index[table.index.duplicated()]), key=str)
+        raise ValueError(f"by_group=True needs distinct group labels, got {repeated} in several attributes; "
+                         "index by all of KEYS instead")
+    return table
 
 
 def _rates(rates: dict[str, Any]) -> pd.DataFrame:
@@ -349,6 +356,8 @@ def cev_sde(*, baseline: pd.DataFrame, compressed: pd.DataFrame, groups: Sequenc
     dict
         ``{"CEV": ..., "SDE": ...}`` (:func:`cev`, :func:`sde`).
     """
+    if isinstance(groups, str):
+        raise TypeError(f"groups must be a sequence of group labels, got the string {groups!r}")
     groups = list(groups)
     tables = {}
     for name, table in (("baseline", baseline), ("compressed", compressed)):

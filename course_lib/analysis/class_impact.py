@@ -26,7 +26,7 @@ import pandas as pd
 import torch
 from scipy import stats as _scipy_stats
 
-from ..core.validation import check_integer, check_labels, check_mapping, check_option, check_real
+from ..core.validation import check_labels, check_mapping, check_option, check_real
 from ..training import accuracy, recall_per_class
 
 ArrayLike = np.ndarray | torch.Tensor
@@ -131,8 +131,9 @@ def class_impact(*, baseline: ArrayLike, compressed: ArrayLike, targets: ArrayLi
     targets = check_labels(targets, "targets", ndim=1, n=base.shape[1])
     if comp.shape[1] != base.shape[1]:
         raise ValueError(f"compressed must have shape (K, N={base.shape[1]}), like baseline, got {comp.shape}")
+    if classes is not None and len(classes) == 0:
+        raise ValueError("classes must name at least one class, got none")
     num_classes = len(classes) if classes is not None else int(max(targets.max(), base.max(), comp.max())) + 1
-    check_integer(num_classes, "classes", low=1)
     names = list(classes) if classes is not None else list(range(num_classes))
     r_base = normalized_recall(base, targets, num_classes)
     r_comp = normalized_recall(comp, targets, num_classes)

@@ -166,9 +166,10 @@ def without_pies(preds: Mapping[object, ArrayLike], targets: ArrayLike,
 
 def _flags(attributes: pd.DataFrame, n: int) -> pd.DataFrame:
     """Boolean columns: boolean attributes as they are, other columns one-hot (``column=value``)."""
-    if not isinstance(attributes, pd.DataFrame) or len(attributes) != n:
-        raise ValueError(f"attributes must be a DataFrame with one row per example ({n}), "
-                         f"got {type(attributes).__name__} of length {len(attributes)}")
+    if not isinstance(attributes, pd.DataFrame):
+        raise TypeError(f"attributes must be a pandas DataFrame with one row per example, got {type(attributes).__name__}")
+    if len(attributes) != n:
+        raise ValueError(f"attributes must have one row per example ({n}), got {len(attributes)}")
     flags = {}
     for column in attributes.columns:
         values = attributes[column]

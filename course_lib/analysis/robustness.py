@@ -243,7 +243,7 @@ def evaluate_corruptions(populations: Mapping[str | float, Population], data: Im
         for severity in severities:
             _check_setting(corruption, severity)
     if not populations:
-        raise ValueError("populations must not be empty")
+        raise ValueError("populations must hold at least one population, got none")
     batch_size = check_integer(batch_size, "batch_size", low=1)
     _check_images(data.images)
     settings = [(CLEAN, 0)] + [(c, s) for c in corruptions for s in severities]
@@ -302,8 +302,9 @@ def drop_impact(drops: pd.DataFrame, *, baseline: str, compressed: str, alpha: f
     Returns
     -------
     pandas.DataFrame
-        Indexed by ``(corruption, severity)``: ``dense drop`` and ``pruned drop`` (mean drops,
-        points), ``extra drop`` (their difference), ``p`` and ``significant`` (``p < alpha``).
+        Indexed by ``(corruption, severity)``: ``baseline drop`` and ``compressed drop`` (mean
+        drops, points), ``extra drop`` (compressed minus baseline), ``p`` and ``significant``
+        (``p < alpha``).
     """
     alpha = check_real(alpha, "alpha", low=0.0, high=1.0, closed="neither")
     for name, value in (("baseline", baseline), ("compressed", compressed)):
@@ -313,7 +314,7 @@ def drop_impact(drops: pd.DataFrame, *, baseline: str, compressed: str, alpha: f
         by_population = group.set_index("population")["drop (points)"]
         dense, pruned = by_population[baseline].to_numpy(), by_population[compressed].to_numpy()
         _, p = welch_t_test(pruned, dense)
-        rows.append({"corruption": corruption, "severity": severity, "dense drop": dense.mean(),
-                     "pruned drop": pruned.mean(), "extra drop": pruned.mean() - dense.mean(),
+        rows.append({"corruption": corruption, "severity": severity, "baseline drop": dense.mean(),
+                     "compressed drop": pruned.mean(), "extra drop": pruned.mean() - dense.mean(),
                      "p": p, "significant": p < alpha})
     return pd.DataFrame(rows).set_index(["corruption", "severity"])

@@ -141,8 +141,8 @@ def _attributes(groups: Any, n: int) -> tuple[list[str], list[list], pd.DataFram
     if isinstance(groups, pd.Series):
         groups = groups.to_frame()
     if not isinstance(groups, pd.DataFrame):
-        raise ValueError("groups must be a pandas DataFrame with one column per attribute, "
-                         f"got {type(groups).__name__}")
+        raise TypeError("groups must be a pandas DataFrame with one column per attribute, "
+                        f"got {type(groups).__name__}")
     if len(groups) != n:
         raise ValueError(f"groups must have one row per example ({n}), got {len(groups)}")
     if groups.shape[1] == 0:

@@ -82,7 +82,7 @@ def magnitude_masks(weights: Mapping[str, torch.Tensor], sparsity: float, *, sco
     sparsity = check_sparsity(sparsity)
     check_option(scope, "scope", SCOPES)
     if not weights:
-        raise ValueError("weights must hold at least one tensor")
+        raise ValueError("weights must hold at least one tensor, got none")
     masks = masks or {}
     scores = {name: _scores(w, masks.get(name)) for name, w in weights.items()}
     if scope == "layer":
@@ -167,7 +167,8 @@ def prunable_parameters(model: nn.Module, *, include_classifier: bool = True) ->
                              f"found {[name for name, _ in layers]}")
         layers = [(name, module) for name, module in layers if name != CLASSIFIER_NAME]
     if not layers:
-        raise ValueError("model has no prunable layers (Conv or Linear)")
+        raise ValueError("model has no prunable layers (Conv or Linear), got only "
+                         f"{sorted({type(m).__name__ for m in model.modules()})}")
     return layers
 
 

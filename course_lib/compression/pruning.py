@@ -37,6 +37,14 @@ def _check_schedule(final_sparsity: float, begin_step: int, end_step: int, initi
         raise ValueError(f"end_step must be > begin_step, got end_step={end_step!r} and begin_step={begin_step!r}")
 
 
+def _check_window(begin_fraction: float, end_fraction: float) -> None:
+    """The pruning window, as fractions of training: ``0 <= begin_fraction < end_fraction <= 1``."""
+    check_real(begin_fraction, "begin_fraction", low=0.0, high=1.0)
+    check_real(end_fraction, "end_fraction", low=0.0, high=1.0)
+    if not begin_fraction < end_fraction:
+        raise ValueError(f"begin_fraction must be < end_fraction, got {begin_fraction!r} and {end_fraction!r}")
+
+
 # --------------------------------------------------------------------------- pruning a model
 
 def prune_magnitude(model: nn.Module, sparsity: float, *, scope: str = "global",
@@ -208,11 +216,7 @@ def gradual_schedule(final_sparsity: float, steps: int, *, begin_fraction: float
         ``steps`` is too small for the window to hold at least one step.
     """
     check_integer(steps, "steps", low=0)
-    check_real(begin_fraction, "begin_fraction", low=0.0, high=1.0)
-    check_real(end_fraction, "end_fraction", low=0.0, high=1.0)
-    if not 0.0 <= begin_fraction < end_fraction <= 1.0:
-        raise ValueError("begin_fraction and end_fraction must satisfy 0 <= begin_fraction < end_fraction <= 1, "
-                         f"got {begin_fraction!r} and {end_fraction!r}")
+    _check_window(begin_fraction, end_fraction)
     begin_step, end_step = round(begin_fraction * steps), round(end_fraction * steps)
     if end_step <= begin_step:
         raise ValueError(f"{steps} training steps are too few for a pruning window between "
@@ -240,11 +244,9 @@ class PruningSchedule:
     include_classifier: bool = True
 
     def __post_init__(self) -> None:
-        for name in ("begin_fraction", "end_fraction"):
-            object.__setattr__(self, name, check_real(getattr(self, name), name, low=0.0, high=1.0))
-        if not self.begin_fraction < self.end_fraction:
-            raise ValueError("begin_fraction must be < end_fraction, "
-                             f"got {self.begin_fraction!r} and {self.end_fraction!r}")
+        _check_window(self.begin_fraction, self.end_fraction)
+        for name in ("begin_fraction", "end_fraction"):  # 0 and 0.0 must key the cache alike
+            object.__setattr__(self, name, float(getattr(self, name)))
         check_integer(self.frequency, "frequency", low=1, optional=True)
         check_option(self.scope, "scope", SCOPES)
         check_bool(self.include_classifier, "include_classifier")

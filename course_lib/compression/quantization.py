@@ -85,6 +85,7 @@ def dequantize(q: torch.Tensor, scale: torch.Tensor, axis: int = 0) -> torch.Ten
 
 def encode(w: torch.Tensor, scheme: str) -> tuple[torch.Tensor, ...]:
     """The arrays that store ``w`` under ``scheme``: ``(w,)``, ``(w16,)`` or ``(q, scale)``."""
+    check_option(scheme, "scheme", SCHEMES)
     if scheme == "float32":
         return (w,)
     if scheme == "float16":

@@ -203,6 +203,36 @@ def check_mask(value: Any, name: str, *, n: int) -> np.ndarray:
     return array
 
 
+def check_instance(value: Any, name: str, cls: type) -> Any:
+    """``value``, checked to be an instance of ``cls``; raises ``TypeError`` otherwise."""
+    if not isinstance(value, cls):
+        raise TypeError(f"{name} must be a {cls.__name__}, got {_got(value)}")
+    return value
+
+
+def check_device(value: Any, name: str = "device") -> Any:
+    """``value`` as a :class:`torch.device`, checked to exist on this machine (a CUDA device needs a GPU)."""
+    import torch
+
+    try:
+        device = torch.device(value)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"{name} must be a device such as 'cpu' or 'cuda', got {_got(value)}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"{name} must be available on this machine, got {str(device)!r}")
+    return device
+
+
+def check_targets(value: Any, name: str = "targets", *, n: int) -> Any:
+    """An int64 tensor of class labels ``(n,)``, one per image; returned as is."""
+    import torch
+
+    if not isinstance(value, torch.Tensor) or value.dtype != torch.int64 or value.shape != (n,):
+        got = f"{value.dtype} {tuple(value.shape)}" if isinstance(value, torch.Tensor) else _got(value)
+        raise ValueError(f"{name} must be an int64 tensor of shape ({n},), one label per image, got {got}")
+    return value
+
+
 def check_images(value: Any, name: str = "images") -> Any:
     """A float tensor of images ``(N, C, H, W)``; returned as is.
 

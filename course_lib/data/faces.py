@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..core.validation import check_integer
+from ..core.validation import check_integer, check_real
 
 # Colours (RGB in [0, 1]) of the renderer.
 _DARK_HAIR = np.array([0.10, 0.07, 0.05], dtype=np.float32)
@@ -45,18 +45,13 @@ class RenderOptions:
     atypical_rate: float
 
     def check(self) -> None:
-        """Raise ``ValueError``, naming the option, if one is out of range."""
+        """Raise ``TypeError`` or ``ValueError``, naming the option, if one has the wrong type or range."""
         check_integer(self.image_size, "image_size", low=16)
         for name in ("hair_shift", "hair_spread", "pixel_noise", "beard_strength", "age_texture"):
-            value = getattr(self, name)
-            if not np.isfinite(value) or value < 0:
-                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-        if not 0 <= self.illumination < 1:
-            raise ValueError(f"illumination must lie in [0, 1), got {self.illumination!r}")
+            check_real(getattr(self, name), name, low=0, high=float("inf"), closed="left")
+        check_real(self.illumination, "illumination", low=0, high=1, closed="left")
         for name in ("noisy_rate", "atypical_rate"):
-            value = getattr(self, name)
-            if not 0 <= value < 0.5:
-                raise ValueError(f"{name} must lie in [0, 0.5), got {value!r}")
+            check_real(getattr(self, name), name, low=0, high=0.5, closed="left")
 
 
 def render(table: pd.DataFrame, rng: np.random.Generator, options: RenderOptions) -> torch.Tensor:

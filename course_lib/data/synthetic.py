@@ -52,8 +52,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..core.validation import check_integer, check_real
 from ..core import cache
+from ..core.validation import check_integer, check_real
 from .dataset import ImageDataset, check_split, from_uint8, seeded_test_mask
 from .faces import RenderOptions, render
 

@@ -33,7 +33,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -186,7 +185,7 @@ def _train_members(images: torch.Tensor, targets: torch.Tensor, group: Group, se
             batch = order[start:start + training.batch_size]  # (B, K): member k's examples in column k
             optimizer.zero_grad(set_to_none=True)
             logits = group.logits(images[batch])
-            losses = F.cross_entropy(logits.flatten(0, 1), targets[batch].T.flatten(), reduction="none")
+            losses = training.loss(logits.flatten(0, 1), targets[batch].T.flatten(), reduction="none")
             losses.view(len(seeds), -1).mean(1).sum().backward()
             optimizer.step()
             scheduler.step()

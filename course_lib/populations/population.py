@@ -37,17 +37,18 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..compression import pruning, quantization
 from ..compression.masks import State, effective_state, load_masked_state
 from ..compression.pruning import PruningSchedule
+from ..compression.pruning import sparsity as mask_sparsity
+from ..compression.quantization import SCHEMES, quantize_model
 from ..core.cache import load_cached
-from ..core.validation import check_bool, check_images, check_integer, check_option
+from ..core.validation import check_bool, check_device, check_images, check_instance, check_integer, check_option
 from ..data import ImageDataset
 from ..training import TrainingRecipe, accuracy, make_model
 from .engine import NAMESPACE, architecture, train_missing
 from .levels import Level, check_level
-from .recipe import (MemberRecipe, check_checkpoint_epochs, check_device, check_seeds, data_fingerprint,
-                     full_model_kwargs, training_tensors)
+from .recipe import (MemberRecipe, check_checkpoint_epochs, check_seeds, data_fingerprint, full_model_kwargs,
+                     training_tensors)
 from .stacked import stackable_layers, stacked_forward
 
 
@@ -76,7 +77,8 @@ class Population:
         ``checkpoints[k][e]``: state dict of member ``k`` after ``e`` epochs (``0``: at
         initialization), for the epochs asked for with ``checkpoint_epochs``.
     config : dict
-        The configuration shared by the members (their cache key without the seed).
+        The configuration shared by the members (their cache key without the seed; a quantized
+        population keeps that of the dense members it was made from).
     pruning : PruningSchedule or None
         How the members were pruned; ``None`` for dense members (and quantized dense ones).
     quantization : str or None
@@ -145,16 +147,16 @@ class Population:
 
     def accuracies(self, data: ImageDataset | torch.Tensor, targets: torch.Tensor | None = None,
                    **kwargs: Any) -> np.ndarray:
-        """Top-1 accuracy ``(K,)`` of every member on an :class:`ImageDataset` or on ``images, targets``."""
+        """Top-1 accuracy ``(K,)`` of every member on an :class:`~course_lib.data.ImageDataset` or on ``images, targets``."""
         images, targets = (data.images, data.targets) if isinstance(data, ImageDataset) else (data, targets)
         if targets is None:
-            raise ValueError("targets must be given with images (or pass an ImageDataset)")
+            raise ValueError("targets must be given with images (or pass an ImageDataset), got None")
         return accuracy(self.predict(images, **kwargs), targets)
 
     def sparsities(self) -> np.ndarray:
         """Fraction ``(K,)`` of the prunable weights each member's masks remove (0 for dense members)."""
         include = self.pruning.include_classifier if self.pruning is not None else True
-        return np.array([pruning.sparsity(m, include_classifier=include) for m in self.models()])
+        return np.array([mask_sparsity(m, include_classifier=include) for m in self.models()])
 
 
 def quantize_population(population: Population, scheme: str) -> Population:
@@ -174,14 +176,14 @@ def quantize_population(population: Population, scheme: str) -> Population:
     """
     if population.quantization is not None:
         raise ValueError(f"population must not be quantized already, got level {population.level!r}")
-    check_option(scheme, "scheme", quantization.SCHEMES)
+    check_option(scheme, "scheme", SCHEMES)
 
     def quantized(state: State) -> State:
-        return quantization.quantize_model(_build_model(population.model_kwargs, state), scheme).state_dict()
+        return quantize_model(_build_model(population.model_kwargs, state), scheme).state_dict()
 
     return replace(population, level=scheme, state_dicts=tuple(quantized(s) for s in population.state_dicts),
                    checkpoints=tuple({e: quantized(s) for e, s in saved.items()} for saved in population.checkpoints),
-                   config={**population.config, "quantization": scheme}, quantization=scheme)
+                   quantization=scheme)
 
 
 def train_population(data: ImageDataset | tuple[torch.Tensor, torch.Tensor], *, level: Level = 0.0, size: int,
@@ -243,8 +245,7 @@ def train_population(data: ImageDataset | tuple[torch.Tensor, torch.Tensor], *, 
         return quantize_population(dense, level)
     seeds = check_seeds(size, seeds)
     images, targets, num_classes = training_tensors(data)
-    if not isinstance(recipe, TrainingRecipe):
-        raise TypeError(f"recipe must be a TrainingRecipe, got {type(recipe).__name__}")
+    check_instance(recipe, "recipe", TrainingRecipe)
     check_integer(recipe.epochs, "recipe.epochs", low=1)
     check_integer(group_size, "group_size", low=1, optional=True)
     check_bool(progress, "progress")

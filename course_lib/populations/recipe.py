@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from ..compression.pruning import PruningSchedule
-from ..core.validation import check_images, check_integer
+from ..core.validation import check_images, check_integer, check_targets
 from ..data import ImageDataset
 from ..training import TrainingRecipe, make_model
 
@@ -64,16 +64,8 @@ def check_seeds(size: int, seeds: Sequence[int] | None) -> tuple[int, ...]:
     return chosen
 
 
-def check_device(device: str | torch.device) -> torch.device:
-    """``device`` as a :class:`torch.device`, checked to exist on this machine."""
-    device = torch.device(device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device must be available on this machine, got {str(device)!r}")
-    return device
-
-
 def training_tensors(data: ImageDataset | tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """``(images, targets, num_classes)`` of an :class:`ImageDataset` or an ``(images, targets)`` pair, checked."""
+    """``(images, targets, num_classes)`` of an :class:`~course_lib.data.ImageDataset` or an ``(images, targets)`` pair, checked."""
     if isinstance(data, ImageDataset):
         return data.images, data.targets, len(data.classes)
     if not (isinstance(data, (tuple, list)) and len(data) == 2 and all(isinstance(t, torch.Tensor) for t in data)):
@@ -81,10 +73,7 @@ def training_tensors(data: ImageDataset | tuple[torch.Tensor, torch.Tensor]) -> 
                         f"got {type(data).__name__}")
     images, targets = data
     check_images(images)
-    if targets.ndim != 1 or targets.dtype != torch.int64:
-        raise ValueError(f"targets must be an int64 tensor of shape (N,), got {targets.dtype} {tuple(targets.shape)}")
-    if len(images) != len(targets):
-        raise ValueError(f"images and targets must have the same length, got {len(images)} and {len(targets)}")
+    check_targets(targets, n=len(images))
     if images.device != targets.device:
         raise ValueError(f"images and targets must be on the same device, got {images.device} and {targets.device}")
     if len(targets) == 0:

@@ -13,7 +13,7 @@ module                                       what
 from .loop import predict_logits, train_model
 from .metrics import accuracy, recall_per_class
 from .models import SmallCNN, make_model
-from .recipe import LR_SCHEDULES, TrainingRecipe, total_steps
+from .recipe import LR_SCHEDULES, TrainingRecipe
 
 __all__ = ["LR_SCHEDULES", "SmallCNN", "TrainingRecipe", "accuracy", "make_model", "predict_logits",
-           "recall_per_class", "total_steps", "train_model"]
+           "recall_per_class", "train_model"]

@@ -14,16 +14,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..core.validation import check_images, check_integer
+from ..core.validation import check_bool, check_device, check_images, check_instance, check_integer, check_targets
 from .recipe import TrainingRecipe
-
-
-def check_targets(targets: torch.Tensor, n: int) -> torch.Tensor:
-    """``targets``, checked to be an int64 tensor of shape ``(n,)``."""
-    if not isinstance(targets, torch.Tensor) or targets.dtype != torch.int64 or targets.shape != (n,):
-        got = f"{targets.dtype} {tuple(targets.shape)}" if isinstance(targets, torch.Tensor) else type(targets).__name__
-        raise ValueError(f"targets must be an int64 tensor of shape ({n},), one label per image, got {got}")
-    return targets
 
 
 def train_model(model: nn.Module, images: torch.Tensor, targets: torch.Tensor, *, recipe: TrainingRecipe,
@@ -53,23 +45,24 @@ def train_model(model: nn.Module, images: torch.Tensor, targets: torch.Tensor, *
     on_epoch_end : callable, optional
         Called as ``on_epoch_end(epoch, model)`` after every epoch (checkpoints for VoG).
     """
+    check_instance(recipe, "recipe", TrainingRecipe)
     check_images(images)
-    check_targets(targets, len(images))
+    check_targets(targets, n=len(images))
     seed = check_integer(seed, "seed", low=0)
-    device = torch.device(device)
+    device = check_device(device)
+    check_bool(progress, "progress")
     model.to(device).train()
     x, y = images.to(device), targets.to(device)
     optimizer = recipe.optimizer(model.parameters())
     scheduler = recipe.scheduler(optimizer, len(y))
     generator = recipe.generator(seed)
-    loss_fn = nn.CrossEntropyLoss()
     step = 0
     for epoch in tqdm(range(recipe.epochs), desc="epochs", disable=not progress, leave=False):
         order = recipe.epoch_order(len(y), generator).to(device)
         for start in recipe.batch_starts(len(y)):
             batch = order[start:start + recipe.batch_size]
             optimizer.zero_grad(set_to_none=True)
-            loss_fn(model(x[batch]), y[batch]).backward()
+            recipe.loss(model(x[batch]), y[batch]).backward()
             optimizer.step()
             scheduler.step()
             step += 1
@@ -86,7 +79,7 @@ def predict_logits(model: nn.Module, images: torch.Tensor, *, batch_size: int = 
     """Logits ``(N, classes)`` of ``model`` on ``images`` ``(N, C, H, W)``, on the CPU."""
     check_images(images)
     batch_size = check_integer(batch_size, "batch_size", low=1)
-    device = torch.device(device) if device is not None else next(model.parameters()).device
+    device = check_device(device) if device is not None else next(model.parameters()).device
     model.to(device).eval()
     return torch.cat([model(images[i:i + batch_size].to(device)).cpu()
                       for i in range(0, len(images), batch_size)]) if len(images) else torch.empty(0)

@@ -14,16 +14,12 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
 from ..core.validation import check_integer, check_option, check_real
 
 LR_SCHEDULES = ("constant", "cosine")
 """The learning-rate schedules, ``"constant"`` or ``"cosine"`` (decay from ``lr`` to 0 over all steps)."""
-
-
-def total_steps(n: int, *, epochs: int, batch_size: int) -> int:
-    """Optimizer steps of ``epochs`` passes over ``n`` examples: ``epochs * ceil(n / batch_size)``."""
-    return epochs * math.ceil(n / batch_size)
 
 
 @dataclass(frozen=True)
@@ -59,7 +55,7 @@ class TrainingRecipe:
 
     def steps(self, n: int) -> int:
         """Optimizer steps of training on ``n`` examples: ``epochs * ceil(n / batch_size)``."""
-        return total_steps(n, epochs=self.epochs, batch_size=self.batch_size)
+        return self.epochs * math.ceil(n / self.batch_size)
 
     def optimizer(self, params: Iterable[torch.Tensor], *, fused: bool = False) -> torch.optim.Adam:
         """Adam over ``params`` at ``lr`` (``fused``: one kernel per step, as the engine runs it)."""
@@ -70,6 +66,15 @@ class TrainingRecipe:
         if self.lr_schedule == "cosine":
             return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(self.steps(n), 1))
         return torch.optim.lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0)
+
+    @staticmethod
+    def loss(logits: torch.Tensor, targets: torch.Tensor, *, reduction: str = "mean") -> torch.Tensor:
+        """The loss every model is trained on: cross-entropy of ``logits`` ``(B, C)`` against ``targets`` ``(B,)``.
+
+        ``reduction="mean"`` (one model's batch loss) or ``"none"`` (one value per example, as
+        the engine averages them per member).
+        """
+        return F.cross_entropy(logits, targets, reduction=reduction)
 
     def batch_starts(self, n: int) -> range:
         """First positions of the mini-batches of one epoch over ``n`` examples."""

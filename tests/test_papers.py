@@ -2,13 +2,13 @@
 
 import pytest
 
-from course_lib.book import papers as paper_results
+from course_lib.book import papers
 from course_lib.data.synthetic import CELEBA_TRAIN_COUNTS
 
 
 def test_table3_layout_and_the_repeated_columns_flagged_in_the_docstring():
-    table = paper_results.hooker2020_table3()
-    assert list(table.columns) == list(paper_results.TABLE3_COLUMNS) == list(paper_results.TABLE3_GROUPS)
+    table = papers.hooker2020_table3()
+    assert list(table.columns) == list(papers.TABLE3_COLUMNS) == list(papers.TABLE3_GROUPS)
     assert table.shape == (6, 9)
     assert table.loc["baseline FNR", "M"] == 62.65 and table.loc["baseline FNR", "F"] == 19.09
     assert (table["FY"] == table["Y"]).all() and (table["FO"] == table["O"]).all()
