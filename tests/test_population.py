@@ -261,7 +261,8 @@ def test_bad_arguments_are_named():
         training.TrainingRecipe(epochs=2, lr=0.0)
     with pytest.raises(ValueError, match=re.escape("scope must be one of ['global', 'layer'], got 'row'")):
         pruning.PruningSchedule(scope="row")
-    with pytest.raises(ValueError, match="images and targets must have the same length, got 16 and 15"):
+    with pytest.raises(ValueError, match=re.escape("targets must be an int64 tensor of shape (16,), one label per image, "
+                                                   "got torch.int64 (15,)")):
         population.train_population((x, y[:15]), size=2, **RECIPE)
     with pytest.raises(ValueError, match="images and targets must be on the same device, got cpu and meta"):
         population.train_population((x, y.to("meta")), size=2, **RECIPE)
