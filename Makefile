@@ -11,7 +11,7 @@ PROFILE ?= course
 # Keep trained populations and decoded data inside the checkout unless told otherwise.
 export COURSE_CACHE_DIR ?= $(CURDIR)/_build/cache
 
-.PHONY: env book execute test unit smoke nbval lab timings clean
+.PHONY: env data book execute test unit smoke nbval lab timings clean
 
 env: $(STAMP)
 
@@ -21,9 +21,14 @@ $(STAMP): requirements.txt constraints.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
+## data: fetch what can be fetched into $COURSE_DATA_DIR and verify what is there (DATA_ARGS=--cifar10 adds CIFAR-10)
+data: $(STAMP)
+	$(BIN)/python tools/data.py $(DATA_ARGS)
+
 ## book: execute every chapter under $(PROFILE) with papermill, then build the HTML book
 book: execute
 	$(BIN)/jupyter-book build _build/book-src --path-output . -n -W --keep-going
+	@cat _build/book-src/skipped.txt
 	@echo "The book is in _build/html/index.html"
 
 execute: $(STAMP)

@@ -5,8 +5,11 @@
 copies the book (``_config.yml``, ``_toc.yml``, ``references.bib``, ``intro.md``,
 ``timings.csv`` and ``chapters/``) into ``--out`` and executes each notebook there in place, with
 ``profile`` injected into its ``parameters`` cell. The sources in ``chapters/`` are never
-modified. With ``--record timings.csv`` the seconds each chapter took replace its
-rows in the table the introduction shows (``make timings``). Positional arguments restrict the
+modified. Sections that need a dataset missing from ``$COURSE_DATA_DIR`` (cells tagged
+``requires-<dataset>``) are replaced by a note before execution
+(:mod:`course_lib.book.optional_data`); the run ends with a summary of what was left out, also
+written to ``<out>/skipped.txt``. With ``--record timings.csv`` the seconds each chapter took
+replace its rows in the table the introduction shows (``make timings``). Positional arguments restrict the
 run to some chapters (e.g. ``01_top1_hides_what_pruning_breaks``).
 """
 
@@ -25,6 +28,8 @@ from pathlib import Path
 import nbformat
 import papermill as pm
 
+from course_lib.book.optional_data import SkippedSection, skip_unavailable
+
 ROOT = Path(__file__).resolve().parent.parent
 BOOK_FILES = ("_config.yml", "_toc.yml", "references.bib", "intro.md", "timings.csv")
 FIELDS = ("chapter", "profile", "seconds", "machine", "date")
@@ -41,6 +46,26 @@ def stage(out: Path) -> list[Path]:
     for name in BOOK_DIRS:
         shutil.copytree(ROOT / name, out / name, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
     return sorted(out.glob("chapters/**/*.ipynb"))
+
+
+def leave_out_missing_data(notebook: Path) -> list[SkippedSection]:
+    """Replace the sections of ``notebook`` whose data are missing by notes, in place; return them."""
+    nb = nbformat.read(notebook, as_version=4)
+    skipped = skip_unavailable(nb)
+    if skipped:
+        nbformat.write(nb, notebook)
+    return skipped
+
+
+def summary(skipped: dict[str, list[SkippedSection]]) -> str:
+    """What was left out of the executed book and why, one line per section."""
+    lines = [f"  {name}: {s.section or 'part of the page'} ({s.cells} cells) needs {s.dataset}"
+             for name, sections in skipped.items() for s in sections]
+    if not lines:
+        return "Nothing was left out: every dataset the chapters use was found.\n"
+    missing = sorted({s.dataset for sections in skipped.values() for s in sections})
+    return (f"Left out because {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not in the data folder "
+            f"(each page shows a note saying how to get the data):\n" + "\n".join(lines) + "\n")
 
 
 def execute(notebook: Path, profile: str) -> float:
@@ -99,14 +124,21 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"unknown chapters: {sorted(unknown)}; choose from {[nb.stem for nb in notebooks]}")
         notebooks = [nb for nb in notebooks if nb.stem in args.chapters]
     rows, today, where = [], date.today().isoformat(), machine()
+    skipped = {}
     for nb in notebooks:
         print(f"[{args.profile}] executing {nb.relative_to(args.out.resolve())} ...", flush=True)
+        left_out = leave_out_missing_data(nb)
+        if left_out:
+            skipped[nb.stem] = left_out
         seconds = execute(nb, args.profile)
         print(f"[{args.profile}]   done in {seconds:.1f} s", flush=True)
         rows.append({"chapter": nb.stem, "profile": args.profile, "seconds": f"{seconds:.0f}",
                      "machine": where, "date": today})
     if args.record:
         record(args.record, rows)
+    report = summary(skipped)
+    (args.out / "skipped.txt").write_text(report)
+    print(report, end="", flush=True)
     return 0
 
 

@@ -62,7 +62,14 @@ def _find(raw_dir: Path, stem: str) -> Path | None:
     return None
 
 
-def _locate(root: Path, download: bool) -> dict[str, tuple[Path, Path]]:
+def locate(root: Path, *, download: bool) -> dict[str, tuple[Path, Path]]:
+    """The ``(images, labels)`` files of each split under ``root``, fetched first when ``download`` is set.
+
+    Raises
+    ------
+    course_lib.core.config.DataNotFoundError
+        When a file is missing (and could not be downloaded); the message says where to get it.
+    """
     raw_dir = root / "FashionMNIST" / "raw"
     stems = [stem for pair in _FILES.values() for stem in pair]
     if download and any(_find(raw_dir, s) is None for s in stems):
@@ -109,7 +116,7 @@ def load_fashion_mnist(*, split: str = "train", seed: int = 0, root: str | Path 
     """
     del seed  # the official split is fixed
     root = resolve_root(root)
-    paths = _locate(root, download)
+    paths = locate(root, download=download)
     parts = []
     for part in (("train", "test") if split == "all" else (split,)):
         files = paths[part]

@@ -126,7 +126,14 @@ def _cifar10_batch(path: Path, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
     return data.reshape(-1, 3, 32, 32), labels
 
 
-def _locate_cifar10(root: Path, download: bool) -> Path:
+def locate_cifar10(root: Path, *, download: bool) -> Path:
+    """The folder ``cifar-10-batches-py/`` under ``root``, fetched first when ``download`` is set.
+
+    Raises
+    ------
+    course_lib.core.config.DataNotFoundError
+        When a batch file is missing; the message says where to get them.
+    """
     folder = root / CIFAR10_FOLDER
     wanted = [*_CIFAR10_BATCHES["train"], *_CIFAR10_BATCHES["test"], _CIFAR10_META]
 
@@ -192,7 +199,7 @@ def load_cifar10(*, split: str = "train", seed: int = 0, root: str | Path | None
     """
     check_split(split)
     del seed  # the official split is fixed
-    folder = _locate_cifar10(resolve_root(root), download)
+    folder = locate_cifar10(resolve_root(root), download=download)
     parts = []
     for part in (("train", "test") if split == "all" else (split,)):
         config = {"dataset": "cifar10", "split": part, "format": _CIFAR10_FORMAT,
@@ -218,7 +225,15 @@ _CELEBA_PARTITIONS = {"train": 0, "valid": 1, "test": 2}
 _CELEBA_FORMAT = 1
 
 
-def _locate_celeba(root: Path, download: bool) -> Path:
+def locate_celeba(root: Path, *, download: bool) -> Path:
+    """The folder ``celeba/`` under ``root``, fetched first when ``download`` is set.
+
+    Raises
+    ------
+    course_lib.core.config.DataNotFoundError
+        When the images or the attribute and partition files are missing; the message says where
+        to get them.
+    """
     folder = root / CELEBA_FOLDER
 
     def missing() -> list[str]:
@@ -360,7 +375,7 @@ def load_celeba(*, split: str = "train", seed: int = 0, image_size: int = 64,
     check_split(split)
     del seed  # the official split is fixed
     image_size = check_image_size(image_size, native=CELEBA_NATIVE_SIZE)
-    folder = _locate_celeba(resolve_root(root), download)
+    folder = locate_celeba(resolve_root(root), download=download)
     parts = []
     for part in (tuple(_CELEBA_PARTITIONS) if split == "all" else (split,)):
         config = {"dataset": "celeba", "split": part, "format": _CELEBA_FORMAT, "image_size": image_size,

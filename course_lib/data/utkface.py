@@ -76,8 +76,14 @@ def _is_image_name(name: str) -> bool:
     return name.lower().endswith(".jpg") and not name.startswith(".")
 
 
-def _locate(root: Path) -> Path:
-    """The folder ``UTKFace/`` when it exists, else the archive ``UTKFace.tar.gz``."""
+def locate(root: Path) -> Path:
+    """The folder ``UTKFace/`` under ``root`` when it exists, else the archive ``UTKFace.tar.gz``.
+
+    Raises
+    ------
+    course_lib.core.config.DataNotFoundError
+        When neither is there; the message says where to get the archive and under which licence.
+    """
     folder, archive = root / FOLDER, root / ARCHIVE
     if folder.is_dir():
         return folder
@@ -250,7 +256,7 @@ def load_utkface(*, split: str = "train", seed: int = 0, image_size: int = 32,
     check_split(split)
     image_size = check_image_size(image_size, native=NATIVE_SIZE)
     test_fraction = _check_test_fraction(test_fraction)
-    source = _locate(resolve_root(root))
+    source = locate(resolve_root(root))
     config = {"dataset": NAME, "format": _FORMAT, "image_size": image_size, **_source_config(source)}
     entry = cache.cached("data", config, lambda: _decode(source, image_size))
     _warn_skipped(entry["skipped"], entry["files"])
