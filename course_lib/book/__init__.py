@@ -7,6 +7,7 @@ module                                      what
 :mod:`~course_lib.book.experiments`         the data, recipes and populations chapters share
 :mod:`~course_lib.book.plots`               image galleries and per-class comparisons
 :mod:`~course_lib.book.papers`              numbers the papers report, transcribed
+:mod:`~course_lib.book.optional_data`       notes in place of sections whose data are missing
 ==========================================  ====================================================
 
 ``from course_lib import book`` gives the chapter helpers directly (``book.start(profile)``).

@@ -270,7 +270,7 @@ def _read_table(path: Path, names: Sequence[str], skip: int) -> pd.DataFrame:
     return table
 
 
-def _celeba_attributes(path: Path) -> pd.DataFrame:
+def celeba_attributes(path: Path) -> pd.DataFrame:
     """``list_attr_celeba.txt`` as ``bool``: a count line, a header of 40 names, rows of +-1."""
     try:
         with open(path) as fh:
@@ -287,7 +287,7 @@ def _celeba_attributes(path: Path) -> pd.DataFrame:
     return (table == 1).rename(columns=str.lower)
 
 
-def _celeba_partition(path: Path) -> pd.Series:
+def celeba_partition(path: Path) -> pd.Series:
     """``list_eval_partition.txt``: official partition (0 train, 1 valid, 2 test) per file name."""
     table = _read_table(path, ["partition"], skip=0)
     if table.isna().to_numpy().any() or not table["partition"].isin([0, 1, 2]).all():
@@ -295,7 +295,7 @@ def _celeba_partition(path: Path) -> pd.Series:
     return table["partition"].astype(np.int64)
 
 
-def _celeba_files(folder: Path, names: Sequence[str]) -> list[Path]:
+def celeba_files(folder: Path, names: Sequence[str]) -> list[Path]:
     """The image paths of ``names``, all of which must exist."""
     present = set(os.listdir(folder / CELEBA_IMAGES))
     absent = [name for name in names if name not in present]
@@ -307,8 +307,8 @@ def _celeba_files(folder: Path, names: Sequence[str]) -> list[Path]:
 
 
 def _decode_celeba(folder: Path, part: str, image_size: int) -> dict:
-    partition = _celeba_partition(folder / CELEBA_PARTITION)
-    attributes = _celeba_attributes(folder / CELEBA_ATTR)
+    partition = celeba_partition(folder / CELEBA_PARTITION)
+    attributes = celeba_attributes(folder / CELEBA_ATTR)
     names = list(partition.index[partition.to_numpy() == _CELEBA_PARTITIONS[part]])
     unlabelled = [name for name in names if name not in attributes.index]
     if unlabelled:
@@ -318,7 +318,7 @@ def _decode_celeba(folder: Path, part: str, image_size: int) -> dict:
     table.insert(0, "blond", table["blond_hair"])
     table.insert(0, "official_split", part)
     table.index = pd.Index(names, name="example_id")
-    images = decode_jpegs(_celeba_files(folder, names), names, image_size, where=f"CelebA {folder}")
+    images = decode_jpegs(celeba_files(folder, names), names, image_size, where=f"CelebA {folder}")
     return {"images": images, "targets": torch.from_numpy(table["blond"].to_numpy(np.int64)), "attributes": table}
 
 

@@ -95,7 +95,7 @@ def locate(root: Path) -> Path:
         "and put it there as is; the images are for non-commercial research and education only.")
 
 
-def _folder_files(folder: Path) -> dict[str, tuple[str, int]]:
+def folder_files(folder: Path) -> dict[str, tuple[str, int]]:
     """``{file name: (path relative to the data folder, size)}`` of the images in ``folder``."""
     with os.scandir(folder) as entries:
         return {e.name: (f"{FOLDER}/{e.name}", e.stat().st_size)
@@ -106,13 +106,13 @@ def _source_config(source: Path) -> dict:
     """What identifies the raw data in the cache key: the archive's size, or the folder's listing."""
     if source.is_file():
         return {"source": ARCHIVE, "bytes": source.stat().st_size}
-    files = _folder_files(source)
+    files = folder_files(source)
     listing = "\n".join(f"{name}\t{size}" for name, (_, size) in sorted(files.items()))
     return {"source": f"{FOLDER}/", "files": len(files),
             "listing_sha256": hashlib.sha256(listing.encode()).hexdigest()}
 
 
-def _read_archive(path: Path) -> dict[str, tuple[str, bytes]]:
+def read_archive(path: Path) -> dict[str, tuple[str, bytes]]:
     """``{file name: (member path, JPEG bytes)}`` of the images in the archive at ``path``."""
     members = []
     try:
@@ -147,9 +147,9 @@ def _attributes(names: Sequence[str], files: Sequence[str], labels: np.ndarray) 
 def _decode(source: Path, image_size: int) -> dict:
     """Read, parse, sort and decode every face of ``source`` (folder or archive)."""
     if source.is_file():
-        entries = _read_archive(source)
+        entries = read_archive(source)
     else:
-        entries = {name: (relative, source / name) for name, (relative, _) in _folder_files(source).items()}
+        entries = {name: (relative, source / name) for name, (relative, _) in folder_files(source).items()}
     if not entries:
         raise DataCorruptedError(f"UTKFace: {source} holds no JPEG images; download {ARCHIVE} again from {HOMEPAGE}")
     parsed = {name: parse_name(name) for name in entries}
