@@ -54,7 +54,7 @@ def test_runs_of_cells_needing_missing_data_become_one_note_each():
     skipped = skip_unavailable(nb, missing=missing)
     assert asked == ["utkface", "cifar10"]  # once per dataset
     assert skipped == [SkippedSection("utkface", "Real faces", 3, "UTKFace not found in /data."),
-                       SkippedSection("utkface", "", 1, "UTKFace not found in /data.")]
+                       SkippedSection("utkface", "Summary", 1, "UTKFace not found in /data.")]
     assert [c.source for c in nb.cells] == ["# Chapter", "x = 1", note(skipped[0]), "## Summary", "cifar = load()",
                                             note(skipped[1])]
     assert nb.cells[2].cell_type == "markdown" and "id" in nb.cells[2]

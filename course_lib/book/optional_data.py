@@ -35,7 +35,8 @@ class SkippedSection:
     dataset : str
         The missing dataset, one of :data:`~course_lib.data.DATASETS`.
     section : str
-        The first heading among the skipped cells, or ``""`` when they have none.
+        The first heading among the skipped cells, else the last heading before them (``""``
+        when there is none).
     cells : int
         How many cells the note replaces.
     reason : str
@@ -100,10 +101,13 @@ def skip_unavailable(notebook: nbformat.NotebookNode, *,
     run: list[nbformat.NotebookNode] = []
     run_dataset = None
 
+    def headings(some: list[nbformat.NotebookNode]) -> list[str]:
+        return [m.group("title") for c in some if c.cell_type == "markdown" for m in _HEADING.finditer(c.source)]
+
     def close_run() -> None:
         if run:
-            headings = [m.group("title") for c in run if c.cell_type == "markdown" for m in _HEADING.finditer(c.source)]
-            section = SkippedSection(run_dataset, headings[0] if headings else "", len(run), reasons[run_dataset])
+            titles = headings(run) or headings(cells)[-1:] or [""]
+            section = SkippedSection(run_dataset, titles[0], len(run), reasons[run_dataset])
             skipped.append(section)
             cells.append(nbformat.v4.new_markdown_cell(note(section)))
             run.clear()
