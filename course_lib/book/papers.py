@@ -34,9 +34,9 @@ def hooker2020_table3() -> pd.DataFrame:
     false positive and false negative rates in percent, then the normalised difference
     ``100 * (pruned - baseline) / baseline`` at 95% sparsity, per subgroup.
 
-    The ``FY`` and ``FO`` columns repeat ``Y`` and ``O`` exactly in every row. That looks like a
-    transcription error in the slides (the intersections cannot all equal the marginals while
-    ``MY`` and ``MO`` differ from them); the values are reproduced as shown, and the chapters
+    The ``FY`` and ``FO`` columns repeat ``Y`` and ``O`` exactly in every row, in the paper's
+    table itself, not only in the slides (the intersections cannot all equal the marginals while
+    ``MY`` and ``MO`` differ from them); the values are reproduced as published, and the chapters
     that display them say so.
 
     Returns
