@@ -13,7 +13,7 @@ from course_lib import training
 from course_lib.compression import masks as mask_layout
 from course_lib.compression import pruning, quantization
 from course_lib.core import cache
-from course_lib.populations import engine, level_label, population
+from course_lib.populations import engine, level_label, outputs, population
 from course_lib.populations import recipe as member_recipe
 from course_lib.training import models
 from course_lib.data import ImageDataset
@@ -307,3 +307,47 @@ def test_predict_all_and_level_labels():
         "dense", "pruned 30%", "pruned 90%", "pruned 95%", "pruned 99%", "pruned 99.5%", "int8-tensor"]
     assert pops[0.5].pruning == pruning.PruningSchedule() and pops[0.0].pruning is None
     assert pops["float16"].quantization == "float16" and pops[0.5].quantization is None
+
+
+# --------------------------------------------------------------------------- the cache of outputs
+
+def output_entries(cache_dir) -> list:
+    return sorted((cache_dir / outputs.NAMESPACE).glob("*.pt"))
+
+
+def test_logits_are_stored_and_loaded_instead_of_recomputed(monkeypatch, _isolated_cache):
+    x, y = toy_data(64)
+    pop = population.train_population((x, y), size=2, **RECIPE)
+    first = pop.logits(x)
+    assert len(output_entries(_isolated_cache)) == 1
+    monkeypatch.setattr(population, "stacked_forward", lambda *args: pytest.fail("recomputed"))
+    assert torch.equal(pop.logits(x), first)
+    assert torch.equal(pop.predict(x), first.argmax(-1))
+
+
+def test_the_outputs_key_covers_weights_images_and_batching(_isolated_cache):
+    x, y = toy_data(64)
+    pops = population.train_populations((x, y), levels=[0.0, "float16"], size=2, **RECIPE)
+    pops[0.0].logits(x)
+    pops["float16"].logits(x)            # other weights
+    pops[0.0].logits(x[:32])             # other images
+    pops[0.0].logits(x, batch_size=16)   # other float rounding
+    assert len(output_entries(_isolated_cache)) == 4
+    pops[0.0].logits(x, cache=False)
+    assert len(output_entries(_isolated_cache)) == 4
+
+
+def test_a_damaged_outputs_entry_is_reported_and_recomputed(_isolated_cache):
+    x, y = toy_data(64)
+    pop = population.train_population((x, y), size=2, **RECIPE)
+    expected = pop.logits(x)
+    (entry,) = output_entries(_isolated_cache)
+    data = bytearray(entry.read_bytes())
+    data[-10] ^= 0xFF
+    entry.write_bytes(bytes(data))
+    with pytest.warns(cache.CacheRebuildWarning, match="damaged cache entry"):
+        again = pop.logits(x)
+    assert torch.equal(again, expected)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        pop.logits(x)  # repaired: no warning

@@ -8,6 +8,7 @@ module                                         what
 :mod:`~course_lib.populations.stacked`         many members as one network
 :mod:`~course_lib.populations.engine`          training stacked members, each as if alone
 :mod:`~course_lib.populations.population`      :class:`~course_lib.populations.population.Population`
+:mod:`~course_lib.populations.outputs`         the cache of what populations output
 =============================================  =================================================
 """
 

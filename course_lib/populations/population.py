@@ -47,6 +47,7 @@ from ..data import ImageDataset
 from ..training import TrainingRecipe, accuracy, make_model
 from .engine import NAMESPACE, architecture, train_missing
 from .levels import Level, check_level
+from .outputs import cached_logits
 from .recipe import (MemberRecipe, check_checkpoint_epochs, check_seeds, data_fingerprint, full_model_kwargs,
                      training_tensors)
 from .stacked import stackable_layers, stacked_forward
@@ -116,13 +117,14 @@ class Population:
         return [_build_model(self.model_kwargs, state) for state in self._states(epoch)]
 
     def logits(self, images: torch.Tensor, *, epoch: int | None = None, batch_size: int = 8192,
-               device: str | torch.device = "cpu", progress: bool = False) -> torch.Tensor:
+               device: str | torch.device = "cpu", progress: bool = False, cache: bool = True) -> torch.Tensor:
         """Logits ``(K, N, classes)`` of every member on ``images`` ``(N, C, H, W)``, on the CPU.
 
         All members run side by side through the engine's stacked forward pass (grouped
         convolutions, batched products), about twice as fast on a CPU as one member after the
         other, with the same logits up to float rounding (tested). ``batch_size`` counts
-        image-member pairs per forward pass.
+        image-member pairs per forward pass. With ``cache`` the logits are stored in, and on the
+        next call loaded from, ``$COURSE_CACHE_DIR/outputs`` (:mod:`~course_lib.populations.outputs`).
         """
         check_images(images)
         batch_size = check_integer(batch_size, "batch_size", low=1)
@@ -131,15 +133,21 @@ class Population:
         if not len(images):
             return torch.empty(len(self), 0, self.model_kwargs["num_classes"])
         device = check_device(device)
-        effective = [effective_state(state) for state in states]
-        params = {name: torch.stack([e[name] for e in effective]).to(device) for name in effective[0]}
-        layers = stackable_layers(make_model(seed=0, **self.model_kwargs), images[:1].cpu())
-        chunk = max(1, batch_size // len(self))
-        starts = tqdm(range(0, len(images), chunk), desc="batches", disable=not progress, leave=False)
-        with torch.no_grad():
-            parts = [stacked_forward(layers, params, images[i:i + chunk].to(device).unsqueeze(1)
-                                      .expand(-1, len(self), -1, -1, -1)).cpu() for i in starts]
-        return torch.cat(parts, dim=1)
+
+        def compute() -> torch.Tensor:
+            effective = [effective_state(state) for state in states]
+            params = {name: torch.stack([e[name] for e in effective]).to(device) for name in effective[0]}
+            layers = stackable_layers(make_model(seed=0, **self.model_kwargs), images[:1].cpu())
+            chunk = max(1, batch_size // len(self))
+            starts = tqdm(range(0, len(images), chunk), desc="batches", disable=not progress, leave=False)
+            with torch.no_grad():
+                parts = [stacked_forward(layers, params, images[i:i + chunk].to(device).unsqueeze(1)
+                                          .expand(-1, len(self), -1, -1, -1)).cpu() for i in starts]
+            return torch.cat(parts, dim=1)
+
+        if not check_bool(cache, "cache"):
+            return compute()
+        return cached_logits(states, images, compute, batch_size=batch_size, device=device)
 
     def predict(self, images: torch.Tensor, **kwargs: Any) -> torch.Tensor:
         """Predicted labels ``(K, N)`` (int64); ``kwargs`` as for :meth:`logits`."""

@@ -1,0 +1,52 @@
+"""A cache of what populations output: re-executing an analysis does not recompute inference.
+
+Training a population is cached by :mod:`course_lib.populations.population`; its outputs are
+cached here, in the ``"outputs"`` namespace of :mod:`course_lib.core.cache`, so that an analysis
+chapter run a second time (or by the next chapter) loads the logits it computed before. An
+entry is keyed by everything the logits depend on -- the members' weights themselves
+(a SHA-256 of every tensor of their state dicts), the images (their SHA-256), the batch size of
+the forward pass and the device type, which both change float rounding, and the engine's
+version -- and is verified on load like every cache entry: a damaged one is reported with a
+:class:`~course_lib.core.cache.CacheRebuildWarning` and recomputed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+
+from ..compression.masks import State
+from ..core.cache import cached
+from .recipe import ENGINE_VERSION, data_fingerprint
+
+NAMESPACE = "outputs"
+"""The cache namespace of population outputs (trained members live in ``"populations"``)."""
+
+
+def weights_fingerprint(states: Sequence[State]) -> str:
+    """SHA-256 (hex, 32 characters) of the names, dtypes, shapes and values of every tensor of ``states``."""
+    digest = hashlib.sha256()
+    for state in states:
+        for name, tensor in state.items():
+            array = tensor.detach().cpu().contiguous().numpy()
+            digest.update(f"{name}{array.dtype}{array.shape}".encode())
+            digest.update(array)
+    return digest.hexdigest()[:32]
+
+
+def outputs_config(states: Sequence[State], images: torch.Tensor, *, batch_size: int,
+                   device: torch.device) -> dict[str, Any]:
+    """The cache key of the logits of the members ``states`` on ``images``."""
+    empty = torch.empty(0, dtype=torch.int64)
+    return {"output": "logits", "engine": ENGINE_VERSION, "weights": weights_fingerprint(states),
+            "images": data_fingerprint(images, empty), "batch_size": batch_size, "device": device.type}
+
+
+def cached_logits(states: Sequence[State], images: torch.Tensor, compute: Callable[[], torch.Tensor], *,
+                  batch_size: int, device: torch.device) -> torch.Tensor:
+    """``compute()``, the logits ``(K, N, classes)`` of ``states`` on ``images``, or their stored copy."""
+    config = outputs_config(states, images, batch_size=batch_size, device=device)
+    return cached(NAMESPACE, config, compute)
