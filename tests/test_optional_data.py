@@ -47,14 +47,13 @@ def test_runs_of_cells_needing_missing_data_become_one_note_each():
     nb = nbformat.from_dict(PAGE)
     asked = []
 
-    def missing(dataset: str) -> str | None:
+    def available(dataset: str) -> bool:
         asked.append(dataset)
-        return "UTKFace not found in /data." if dataset == "utkface" else None
+        return dataset != "utkface"
 
-    skipped = skip_unavailable(nb, missing=missing)
+    skipped = skip_unavailable(nb, available=available)
     assert asked == ["utkface", "cifar10"]  # once per dataset
-    assert skipped == [SkippedSection("utkface", "Real faces", 3, "UTKFace not found in /data."),
-                       SkippedSection("utkface", "Summary", 1, "UTKFace not found in /data.")]
+    assert skipped == [SkippedSection("utkface", "Real faces", 3), SkippedSection("utkface", "Summary", 1)]
     assert [c.source for c in nb.cells] == ["# Chapter", "x = 1", note(skipped[0]), "## Summary", "cifar = load()",
                                             note(skipped[1])]
     assert nb.cells[2].cell_type == "markdown" and "id" in nb.cells[2]
@@ -62,15 +61,27 @@ def test_runs_of_cells_needing_missing_data_become_one_note_each():
 
 
 def test_the_note_says_what_is_left_out_and_how_to_get_the_data():
-    text = note(SkippedSection("utkface", "Real faces", 3, "Download it from https://example.org."))
+    text = note(SkippedSection("utkface", "Real faces", 3))
     assert text.startswith("```{admonition} Not run here: utkface is not in the data folder\n:class: warning\n")
-    assert "The section *Real faces* needs the `utkface` dataset" in text
-    assert "none of its claims were checked" in text and text.endswith("Download it from https://example.org.\n```")
+    assert "In the section *Real faces*, the part that needs the `utkface` dataset was left out" in text
+    assert "the rest of the page ran as usual" in text and "none of its claims were checked" in text
+    assert "https://susanqq.github.io/UTKFace/" in text and "non-commercial research and education only" in text
+    assert "/" + "tmp" not in text and str(REPO) not in text  # no local path in a published page
+
+
+def test_a_page_that_needs_the_data_throughout_says_so():
+    nb = _notebook(("md", "# Faces\n\nOverview.", []), ("code", "profile = 'course'", ["parameters"]),
+                   ("code", "faces = load()", ["requires-utkface"]), ("md", "## Results", ["requires-utkface"]),
+                   ("md", "## References", []))
+    (skipped,) = skip_unavailable(nb, available=lambda dataset: False)
+    assert skipped == SkippedSection("utkface", "Results", 2, whole_page=True)
+    assert "This page needs the `utkface` dataset throughout" in nb.cells[2].source
+    assert "ran as usual" not in nb.cells[2].source
 
 
 def test_nothing_changes_when_the_data_are_there():
     nb = nbformat.from_dict(PAGE)
-    assert skip_unavailable(nb, missing=lambda dataset: None) == []
+    assert skip_unavailable(nb, available=lambda dataset: True) == []
     assert nb == nbformat.from_dict(PAGE)
 
 

@@ -428,8 +428,8 @@ def test_change_table_has_both_means_and_the_normalised_difference():
     table = change_table(baseline=dense, compressed=pruned, metric="error")
     # member errors: dense (1/4, 0, 1/2) and (1/4, 1/2, 0); pruned (1/2, 1/2, 1/2) and (3/4, 1/2, 1)
     assert table["count"].tolist() == [4, 2, 2]
-    assert table["dense (%)"].tolist() == pytest.approx([25.0, 25.0, 25.0])
-    assert table["compressed (%)"].tolist() == pytest.approx([62.5, 50.0, 75.0])
+    assert table["baseline error (%)"].tolist() == pytest.approx([25.0, 25.0, 25.0])
+    assert table["compressed error (%)"].tolist() == pytest.approx([62.5, 50.0, 75.0])
     assert table.loc["all", "normalised difference"] == pytest.approx(150.0)
     assert table.loc["b", "normalised difference"] == pytest.approx(200.0)
 

@@ -385,8 +385,8 @@ def change_table(*, baseline: pd.DataFrame, compressed: pd.DataFrame, metric: st
     Returns
     -------
     pandas.DataFrame
-        Indexed by ``group``: ``count``, ``dense (%)`` and ``compressed (%)`` (the population
-        means of ``metric``, in percent), ``normalised difference`` and ``sd`` (of
+        Indexed by ``group``: ``count``, ``baseline <metric> (%)`` and ``compressed <metric> (%)``
+        (the population means, in percent), ``normalised difference`` and ``sd`` (of
         :func:`paired_relative_change`).
     """
     check_option(metric, "metric", METRICS)
@@ -394,8 +394,8 @@ def change_table(*, baseline: pd.DataFrame, compressed: pd.DataFrame, metric: st
     means = [over_members(t.set_index(["member", *KEYS]), [metric]).mean().droplevel(["scope", "attributes"])
              for t in (baseline, compressed)]
     counts = baseline[baseline["member"] == baseline["member"].iloc[0]].set_index("group")["count"]
-    return pd.DataFrame({"count": counts, "dense (%)": 100 * means[0][metric],
-                         "compressed (%)": 100 * means[1][metric], "normalised difference": nd[metric],
+    return pd.DataFrame({"count": counts, f"baseline {metric} (%)": 100 * means[0][metric],
+                         f"compressed {metric} (%)": 100 * means[1][metric], "normalised difference": nd[metric],
                          "sd": nd[f"{metric}_sd"]})
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import nbformat
 
 from ..data import DATASETS
-from ..data.availability import missing_data
+from ..data.availability import HOW_TO_GET, available
 
 TAG_PREFIX = "requires-"
 """Cells tagged ``requires-<dataset>`` run only when ``<dataset>`` is in the data folder."""
@@ -39,14 +39,15 @@ class SkippedSection:
         when there is none).
     cells : int
         How many cells the note replaces.
-    reason : str
-        Why the dataset cannot be loaded (:func:`~course_lib.data.availability.missing_data`).
+    whole_page : bool
+        Whether nothing else on the page needed executing (every code cell but the
+        parameters was left out).
     """
 
     dataset: str
     section: str
     cells: int
-    reason: str
+    whole_page: bool = False
 
 
 def required_dataset(cell: nbformat.NotebookNode) -> str | None:
@@ -67,37 +68,42 @@ def required_dataset(cell: nbformat.NotebookNode) -> str | None:
 
 
 def note(skipped: SkippedSection) -> str:
-    """The MyST admonition that stands in for a skipped section."""
-    what = f"The section *{skipped.section}*" if skipped.section else "This part of the chapter"
+    """The MyST admonition that stands in for a skipped section (no local paths: pages get published)."""
+    if skipped.whole_page:
+        what = (f"This page needs the `{skipped.dataset}` dataset throughout, which was not found when "
+                f"it was executed, so only its overview is shown")
+    else:
+        where = f"In the section *{skipped.section}*, the" if skipped.section else "The"
+        what = (f"{where} part that needs the `{skipped.dataset}` dataset was left out, because the data "
+                f"were not found when this page was executed; the rest of the page ran as usual")
     return (f"```{{admonition}} Not run here: {skipped.dataset} is not in the data folder\n"
             f":class: warning\n\n"
-            f"{what} needs the `{skipped.dataset}` dataset, which was not found when this page was "
-            f"executed, so it was left out: its figures, tables and numbers are not shown, and none "
-            f"of its claims were checked. The rest of the page ran as usual. To run it, put the data "
-            f"in place and execute the page again (`make book`):\n\n"
-            f"{skipped.reason}\n```")
+            f"{what}. The figures, tables and numbers of what was left out are not shown, and none of "
+            f"its claims were checked. To see them, put the data in place and execute the page again "
+            f"(`make book`). {HOW_TO_GET.get(skipped.dataset, '')}\n```")
 
 
 def skip_unavailable(notebook: nbformat.NotebookNode, *,
-                     missing: Callable[[str], str | None] = missing_data) -> list[SkippedSection]:
+                     available: Callable[[str], bool] = available) -> list[SkippedSection]:
     """Replace, in place, every run of cells that needs a missing dataset by one note.
 
     Parameters
     ----------
     notebook : nbformat.NotebookNode
         A chapter, version 4.
-    missing : callable
-        ``missing(dataset)`` returns why ``dataset`` cannot be loaded, or ``None`` when it can
-        (default :func:`~course_lib.data.availability.missing_data`, which looks in
-        ``$COURSE_DATA_DIR``). It is asked once per dataset.
+    available : callable
+        ``available(dataset)`` says whether ``dataset`` can be loaded (default
+        :func:`~course_lib.data.availability.available`, which looks in ``$COURSE_DATA_DIR``).
+        It is asked once per dataset.
 
     Returns
     -------
     list of SkippedSection
         One per note inserted, in page order; empty when every dataset the chapter needs is there.
     """
-    reasons: dict[str, str | None] = {}
-    cells, skipped = [], []
+    present: dict[str, bool] = {}
+    runs: list[tuple[list[nbformat.NotebookNode], str, str]] = []  # (cells, dataset, section) of every run
+    cells: list[nbformat.NotebookNode | int] = []  # kept cells, and the index in runs of each note
     run: list[nbformat.NotebookNode] = []
     run_dataset = None
 
@@ -106,17 +112,17 @@ def skip_unavailable(notebook: nbformat.NotebookNode, *,
 
     def close_run() -> None:
         if run:
-            titles = headings(run) or headings(cells)[-1:] or [""]
-            section = SkippedSection(run_dataset, titles[0], len(run), reasons[run_dataset])
-            skipped.append(section)
-            cells.append(nbformat.v4.new_markdown_cell(note(section)))
+            kept = [c for c in cells if not isinstance(c, int)]
+            titles = headings(run) or headings(kept)[-1:] or [""]
+            cells.append(len(runs))
+            runs.append((list(run), run_dataset, titles[0]))
             run.clear()
 
     for cell in notebook.cells:
         dataset = required_dataset(cell)
-        if dataset is not None and dataset not in reasons:
-            reasons[dataset] = missing(dataset)
-        if dataset is not None and reasons[dataset] is not None:
+        if dataset is not None and dataset not in present:
+            present[dataset] = available(dataset)
+        if dataset is not None and not present[dataset]:
             if dataset != run_dataset:
                 close_run()
             run.append(cell)
@@ -126,5 +132,8 @@ def skip_unavailable(notebook: nbformat.NotebookNode, *,
         run_dataset = None
         cells.append(cell)
     close_run()
-    notebook.cells = cells
+    executed = [c for c in cells if not isinstance(c, int) and c.cell_type == "code"
+                and "parameters" not in c.get("metadata", {}).get("tags", [])]
+    skipped = [SkippedSection(dataset, section, len(some), whole_page=not executed) for some, dataset, section in runs]
+    notebook.cells = [nbformat.v4.new_markdown_cell(note(skipped[c])) if isinstance(c, int) else c for c in cells]
     return skipped

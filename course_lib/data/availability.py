@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from ..core.config import DataNotFoundError
+from ..core.config import DATA_DIR_ENV, DataNotFoundError
 from ..core.validation import check_option
 from . import DATASETS, fashion_mnist, torchvision_sets, utkface
 from .images import resolve_root
@@ -23,6 +23,24 @@ _LOCATORS: dict[str, Callable[[Path], object]] = {
     "celeba": lambda root: torchvision_sets.locate_celeba(root, download=False),
 }
 """How to find each dataset that is read from disk (``"synthetic-celeba"`` is generated)."""
+
+
+HOW_TO_GET: dict[str, str] = {
+    "fashion-mnist": (f"Fashion-MNIST downloads itself on a machine with internet access (or run `make data`); "
+                      f"its files go in `FashionMNIST/raw/` under `{DATA_DIR_ENV}` ({fashion_mnist.HOMEPAGE})."),
+    "utkface": (f'Download "Aligned&Cropped Faces" (`{utkface.ARCHIVE}`) from the official UTKFace page '
+                f"{utkface.HOMEPAGE} and put it, as it is, in the folder `{DATA_DIR_ENV}` points at. "
+                "The images are for non-commercial research and education only; the course never "
+                "redistributes them."),
+    "cifar10": (f"Run `make data DATA_ARGS=--cifar10`, or download the python version from "
+                f"{torchvision_sets.CIFAR10_HOMEPAGE} and extract `{torchvision_sets.CIFAR10_FOLDER}/` "
+                f"under `{DATA_DIR_ENV}`."),
+    "celeba": (f"Download the aligned images and the attribute and partition files from "
+               f"{torchvision_sets.CELEBA_HOMEPAGE} into `{torchvision_sets.CELEBA_FOLDER}/` under "
+               f"`{DATA_DIR_ENV}` (non-commercial research only)."),
+}
+"""For each dataset read from disk: where to get it and where it goes, without local paths
+(for pages that are published)."""
 
 
 def missing_data(name: str, *, root: str | Path | None = None) -> str | None:
