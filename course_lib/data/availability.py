@@ -39,8 +39,8 @@ HOW_TO_GET: dict[str, str] = {
                f"{torchvision_sets.CELEBA_HOMEPAGE} into `{torchvision_sets.CELEBA_FOLDER}/` under "
                f"`{DATA_DIR_ENV}` (non-commercial research only)."),
 }
-"""For each dataset read from disk: where to get it and where it goes, without local paths
-(for pages that are published)."""
+"""Where to get each dataset that is read from disk, and where it goes, without local paths
+(the notes of published pages quote it)."""
 
 
 def missing_data(name: str, *, root: str | Path | None = None) -> str | None:
