@@ -223,10 +223,10 @@ def test_utkface_archive_without_images_is_damaged(root):
 
 def test_missing_utkface_names_the_page_and_the_licence(root):
     assert fetch.check_utkface(root) == Status(
-        "UTKFace", "missing", f'neither UTKFace.tar.gz nor UTKFace/ in {root}: download "Aligned&Cropped Faces" '
-                              f"(UTKFace.tar.gz) from https://susanqq.github.io/UTKFace/ and put it as is in {root}, "
-                              f"where the course looks when COURSE_DATA_DIR={root}; the images are for "
-                              "non-commercial research and education only")
+        "UTKFace", "missing", f'neither UTKFace.tar.gz nor UTKFace/ in {root}. Download "Aligned&Cropped Faces" '
+                              "(`UTKFace.tar.gz`) from the official UTKFace page https://susanqq.github.io/UTKFace/ "
+                              "and put it, as it is, in the folder `COURSE_DATA_DIR` points at. The images are for "
+                              "non-commercial research and education only; the course never redistributes them.")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -238,10 +238,10 @@ def test_missing_celeba_names_its_page(root):
     folder = root / "celeba"
     assert fetch.check_celeba(root) == Status(
         "CelebA", "missing", f"{folder} lacks img_align_celeba/, list_attr_celeba.txt, list_eval_partition.txt "
-                             "(optional): download them from https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html "
+                             "(optional). Download them from https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html "
                              "(Align&Cropped Images: img_align_celeba.zip, unzipped; Anno: list_attr_celeba.txt; "
-                             f"Eval: list_eval_partition.txt) into {folder}, where the course looks when "
-                             f"COURSE_DATA_DIR={root}; CelebA is for non-commercial research only")
+                             "Eval: list_eval_partition.txt) into `celeba/` under `COURSE_DATA_DIR`. CelebA is for "
+                             "non-commercial research only.")
 
 
 def test_celeba_is_counted_and_a_missing_image_is_damage(root):
@@ -259,9 +259,8 @@ def test_cifar10_only_when_asked_and_missing_offline(root, offline):
     assert [s.dataset for s in fetch.prepare(root, download=False)] == ["Fashion-MNIST", "UTKFace", "CelebA"]
     status = fetch.prepare(root, cifar10=True)[2]
     assert (status.dataset, status.state) == ("CIFAR-10", "missing")
-    assert status.message.endswith("https://www.cs.toronto.edu/~kriz/cifar.html and extract it in "
-                                   f"{root}, where the course looks when COURSE_DATA_DIR={root}; "
-                                   "the download failed (OSError: network is unreachable)")
+    assert status.message.endswith("https://www.cs.toronto.edu/~kriz/cifar.html and extract `cifar-10-batches-py/` "
+                                   "under `COURSE_DATA_DIR`; the download failed (OSError: network is unreachable)")
 
 
 def test_cifar10_batches_are_checked_against_their_md5(root, monkeypatch):

@@ -35,9 +35,10 @@ HOW_TO_GET: dict[str, str] = {
     "cifar10": (f"Run `make data DATA_ARGS=--cifar10`, or download the python version from "
                 f"{torchvision_sets.CIFAR10_HOMEPAGE} and extract `{torchvision_sets.CIFAR10_FOLDER}/` "
                 f"under `{DATA_DIR_ENV}`."),
-    "celeba": (f"Download the aligned images and the attribute and partition files from "
-               f"{torchvision_sets.CELEBA_HOMEPAGE} into `{torchvision_sets.CELEBA_FOLDER}/` under "
-               f"`{DATA_DIR_ENV}` (non-commercial research only)."),
+    "celeba": (f"Download them from {torchvision_sets.CELEBA_HOMEPAGE} (Align&Cropped Images: "
+               f"img_align_celeba.zip, unzipped; Anno: {torchvision_sets.CELEBA_ATTR}; Eval: "
+               f"{torchvision_sets.CELEBA_PARTITION}) into `{torchvision_sets.CELEBA_FOLDER}/` under "
+               f"`{DATA_DIR_ENV}`. CelebA is for non-commercial research only."),
 }
 """Where to get each dataset that is read from disk, and where it goes, without local paths
 (the notes of published pages quote it)."""

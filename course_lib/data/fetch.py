@@ -35,9 +35,10 @@ from pathlib import Path
 from ..core.config import DATA_DIR_ENV, DataCorruptedError
 from ..core.validation import check_bool, check_option
 from . import fashion_mnist, utkface
+from .availability import HOW_TO_GET
 from .images import resolve_root
-from .torchvision_sets import (CELEBA_ATTR, CELEBA_FOLDER, CELEBA_HOMEPAGE, CELEBA_IMAGES, CELEBA_PARTITION,
-                               CIFAR10_FOLDER, CIFAR10_HOMEPAGE, celeba_attributes, celeba_files,
+from .torchvision_sets import (CELEBA_ATTR, CELEBA_FOLDER, CELEBA_IMAGES, CELEBA_PARTITION,
+                               CIFAR10_FOLDER, celeba_attributes, celeba_files,
                                celeba_partition)
 
 STATES = ("intact", "fetched", "missing", "damaged")
@@ -146,7 +147,7 @@ def _fetch(check: Callable[[Path], Status], download_into: Callable[[Path], None
     try:
         download_into(root)
     except Exception as err:  # offline, a mirror down: say so beside what is missing
-        return replace(before, message=f"{before.message}; the download failed ({_one_line(err)})")
+        return replace(before, message=f"{before.message.rstrip('.')}; the download failed ({_one_line(err)})")
     after = check(root)
     return replace(after, state="fetched", message=f"downloaded: {after.message}") if after.state == "intact" else after
 
@@ -236,9 +237,8 @@ def check_cifar10(root: str | Path | None = None) -> Status:
                                              f"delete {folder} and download the dataset again")
     missing = [name for name in CIFAR10_MD5 if name not in present]
     if missing:
-        return Status("CIFAR-10", "missing", f"{folder} lacks {', '.join(missing)} (optional): download "
-                                             f"cifar-10-python.tar.gz from {CIFAR10_HOMEPAGE} and extract it in "
-                                             f"{_where(root, root)}")
+        return Status("CIFAR-10", "missing", f"{folder} lacks {', '.join(missing)} (optional). "
+                                             f"{HOW_TO_GET['cifar10']}")
     return Status("CIFAR-10", "intact", f"the {len(present)} files of {folder} hold the official contents (MD5)")
 
 
@@ -299,10 +299,8 @@ def check_utkface(root: str | Path | None = None) -> Status:
     except DataCorruptedError as err:
         return Status("UTKFace", "damaged", str(err))
     if found is None:
-        return Status("UTKFace", "missing",
-                      f"neither {utkface.ARCHIVE} nor {utkface.FOLDER}/ in {root}: download \"Aligned&Cropped Faces\" "
-                      f"({utkface.ARCHIVE}) from {utkface.HOMEPAGE} and put it as is in {_where(root, root)}; "
-                      "the images are for non-commercial research and education only")
+        return Status("UTKFace", "missing", f"neither {utkface.ARCHIVE} nor {utkface.FOLDER}/ in {root}. "
+                                            f"{HOW_TO_GET['utkface']}")
     source, names = found
     if not names:
         return Status("UTKFace", "damaged", f"{source} holds no JPEG images; download {utkface.ARCHIVE} again "
@@ -335,10 +333,8 @@ def check_celeba(root: str | Path | None = None) -> Status:
     lacking = ([] if (folder / CELEBA_IMAGES).is_dir() else [f"{CELEBA_IMAGES}/"]) + [
         name for name in (CELEBA_ATTR, CELEBA_PARTITION) if not (folder / name).is_file()]
     if lacking:
-        return Status("CelebA", "missing",
-                      f"{folder} lacks {', '.join(lacking)} (optional): download them from {CELEBA_HOMEPAGE} "
-                      f"(Align&Cropped Images: img_align_celeba.zip, unzipped; Anno: {CELEBA_ATTR}; Eval: "
-                      f"{CELEBA_PARTITION}) into {_where(folder, root)}; CelebA is for non-commercial research only")
+        return Status("CelebA", "missing", f"{folder} lacks {', '.join(lacking)} (optional). "
+                                           f"{HOW_TO_GET['celeba']}")
     try:
         names = list(celeba_partition(folder / CELEBA_PARTITION).index)
         labelled = set(celeba_attributes(folder / CELEBA_ATTR).index)
