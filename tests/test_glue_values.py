@@ -6,6 +6,7 @@ import importlib.util
 import json
 
 import nbformat
+import pytest
 
 from conftest import REPO
 
@@ -16,12 +17,22 @@ _spec.loader.exec_module(glue_values)
 
 def _executed_chapter(folder, name: str, glued: dict[str, str]) -> None:
     cell = nbformat.v4.new_code_cell("glue()")
-    cell.outputs = [nbformat.v4.new_output("display_data", data={"text/markdown": text, "text/plain": repr(text)},
-                                           metadata={"scrapbook": {"name": key, "mime_prefix": ""}})
+    prefix = "application/papermill.record/"  # as papermill writes myst_nb.glue outputs
+    cell.outputs = [nbformat.v4.new_output("display_data",
+                                           data={f"{prefix}text/markdown": text, f"{prefix}text/plain": "<Markdown>"},
+                                           metadata={"scrapbook": {"name": key, "mime_prefix": prefix}})
                     for key, text in glued.items()]
     cell.outputs.append(nbformat.v4.new_output("stream", text="not glued"))
     (folder / "chapters").mkdir(parents=True, exist_ok=True)
     nbformat.write(nbformat.v4.new_notebook(cells=[cell]), folder / "chapters" / f"{name}.ipynb")
+
+
+def test_the_values_of_a_real_executed_chapter_are_read():
+    executed = sorted((REPO / "_build" / "smoke" / "chapters").glob("01_*.ipynb"))
+    if not executed:
+        pytest.skip("no executed smoke book in _build/smoke (make smoke)")
+    values = glue_values.glue_values(executed[0].parent.parent)
+    assert values and all(isinstance(text, str) and not text.startswith("<IPython") for text in values.values())
 
 
 def test_glued_values_are_listed_and_diffed(tmp_path, capsys):

@@ -27,9 +27,13 @@ def glue_values(book: Path) -> dict[str, str]:
         for cell in nbformat.read(path, as_version=4).cells:
             for output in cell.get("outputs", []):
                 scrap = output.get("metadata", {}).get("scrapbook")
-                if scrap:
-                    data = output.get("data", {})
-                    values[f"{path.stem}::{scrap['name']}"] = data.get("text/markdown", data.get("text/plain"))
+                if scrap:  # papermill stores glued data under its own prefix, e.g. application/papermill.record/
+                    data, prefix = output.get("data", {}), scrap.get("mime_prefix", "")
+                    text = data.get(f"{prefix}text/markdown", data.get(f"{prefix}text/plain"))
+                    if text is None:
+                        raise ValueError(f"{path.name}: glued value {scrap['name']!r} has no text "
+                                         f"(data keys {sorted(data)})")
+                    values[f"{path.stem}::{scrap['name']}"] = text
     return values
 
 
