@@ -11,9 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import accuracy_score, precision_score
 
-from course_lib.analysis.changes import (cev, cev_sde, change_table, fpr_fnr_changes, paired_relative_change,
+from course_lib.analysis.changes import (bootstrap_relative_change, cev, cev_sde, change_table, fpr_fnr_changes,
                                         relative_change, sde)
-from course_lib.analysis.subgroups import KEYS, METRICS, member_subgroup_metrics, population_subgroup_metrics, subgroup_metrics
+from course_lib.analysis.subgroups import (KEYS, METRICS, member_subgroup_metrics, population_subgroup_metrics,
+                                          subgroup_masks, subgroup_metrics)
 
 # 16 examples, hand-made confusion table per intersection (there is no old male):
 #   female & young (5): y 1 1 0 0 0 / pred 1 0 0 1 0 -> TP 1, FN 1, TN 2, FP 1
@@ -388,50 +389,63 @@ def test_missing_class_in_a_series_is_named():
         cev(**rates)
 
 
-def test_paired_relative_change_exact():
+def test_bootstrap_relative_change_point_estimate_is_the_change_of_population_means():
     groups = pd.DataFrame({"g": ["a", "a", "b", "b"]})
     y = [1, 0, 1, 0]
-    dense = member_subgroup_metrics(y_true=y, preds=[[1, 0, 1, 1], [1, 1, 1, 0]], groups=groups)
-    pruned = member_subgroup_metrics(y_true=y, preds=[[0, 0, 1, 1], [1, 1, 0, 1]], groups=groups)
-    table = paired_relative_change(baseline=dense, compressed=pruned, metrics=("error",))
-    table = table.droplevel(["scope", "attributes"])
+    dense, pruned = [[1, 0, 1, 1], [1, 1, 1, 0]], [[0, 0, 1, 1], [1, 1, 0, 1]]
+    table = bootstrap_relative_change(y_true=y, baseline=dense, compressed=pruned, groups=groups, n_boot=200)
     # errors: dense members (all 1/4, a 0, b 1/2) and (all 1/4, a 1/2, b 0); pruned (1/2, 1/2, 1/2) and (3/4, 1/2, 1)
+    assert table.index.tolist() == ["all", "a", "b"]
     assert table.loc["all", "error"] == pytest.approx(100 * (5 / 8 - 1 / 4) / (1 / 4))
-    members_all = [100 * (1 / 2 - 1 / 4) / (1 / 4), 100 * (3 / 4 - 1 / 4) / (1 / 4)]
-    assert table.loc["all", "error_sd"] == pytest.approx(np.std(members_all, ddof=1))
-    assert table.loc["a", "error"] == pytest.approx(100 * (1 / 2 - 1 / 4) / (1 / 4))
-    assert np.isnan(table.loc["a", "error_sd"])   # member 0 has a zero baseline in group a: left out
-    with pytest.raises(ValueError, match="metrics must be one of"):
-        paired_relative_change(baseline=dense, compressed=pruned, metrics=("accuracy",))
-    with pytest.raises(ValueError, match="same members and subgroups"):
-        paired_relative_change(baseline=dense, compressed=pruned.iloc[:4])
+    assert table.loc["b", "error"] == pytest.approx(200.0)
+    # FNR of group a: no dense member misses its one positive, so no relative change exists
+    assert np.isnan(table.loc["a", "fnr"])
+    assert (table["error_low"] <= table["error"]).all() and (table["error"] <= table["error_high"]).all()
 
 
-def _paired_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
-    groups = pd.DataFrame({"g": ["a", "a", "b", "b"]})
-    y = [1, 0, 1, 0]
-    dense = member_subgroup_metrics(y_true=y, preds=[[1, 0, 1, 1], [1, 1, 1, 0]], groups=groups)
-    pruned = member_subgroup_metrics(y_true=y, preds=[[0, 0, 1, 1], [1, 1, 0, 1]], groups=groups)
-    return dense, pruned
+def test_bootstrap_relative_change_interval_is_a_point_without_chance():
+    # identical members, and in group b the same predictions before and after: every resample changes nothing
+    groups = pd.DataFrame({"g": ["a"] * 4 + ["b"] * 4})
+    y = [1, 1, 0, 0] * 2
+    dense = [[1, 0, 0, 0, 1, 0, 0, 0]] * 3
+    pruned = [[0, 0, 0, 0, 1, 0, 0, 0]] * 2
+    table = bootstrap_relative_change(y_true=y, baseline=dense, compressed=pruned, groups=groups, metrics=("fnr",),
+                                      n_boot=50)
+    assert table.loc["a", "fnr"] == pytest.approx(100.0)   # 1/2 -> 1
+    assert table.loc["b", "fnr"] == pytest.approx(0.0)
+    assert table.loc["b", ["fnr_low", "fnr_high"]].tolist() == pytest.approx([0.0, 0.0], abs=1e-9)
+    assert table.loc["a", "fnr_low"] <= 100.0 <= table.loc["a", "fnr_high"]
 
 
-def test_paired_relative_change_by_group_drops_the_other_keys():
-    dense, pruned = _paired_tables()
-    full = paired_relative_change(baseline=dense, compressed=pruned, metrics=("error",))
-    by_group = paired_relative_change(baseline=dense, compressed=pruned, metrics=("error",), by_group=True)
-    assert by_group.index.tolist() == ["all", "a", "b"]
-    assert by_group.equals(full.droplevel(["scope", "attributes"]))
+def test_bootstrap_relative_change_is_seeded():
+    groups = pd.DataFrame({"g": ["a", "b"] * 10})
+    rng = np.random.default_rng(0)
+    y, dense, pruned = rng.integers(0, 2, 20), rng.integers(0, 2, (5, 20)), rng.integers(0, 2, (5, 20))
+    run = [bootstrap_relative_change(y_true=y, baseline=dense, compressed=pruned, groups=groups, n_boot=100, seed=s)
+           for s in (3, 3, 4)]
+    assert run[0].equals(run[1]) and not run[0].equals(run[2])
 
 
 def test_change_table_has_both_means_and_the_normalised_difference():
-    dense, pruned = _paired_tables()
-    table = change_table(baseline=dense, compressed=pruned, metric="error")
-    # member errors: dense (1/4, 0, 1/2) and (1/4, 1/2, 0); pruned (1/2, 1/2, 1/2) and (3/4, 1/2, 1)
+    groups = pd.DataFrame({"g": ["a", "a", "b", "b"]})
+    y = [1, 0, 1, 0]
+    table = change_table(y_true=y, baseline=[[1, 0, 1, 1], [1, 1, 1, 0]], compressed=[[0, 0, 1, 1], [1, 1, 0, 1]],
+                         groups=groups, metric="error", n_boot=100)
     assert table["count"].tolist() == [4, 2, 2]
     assert table["baseline error (%)"].tolist() == pytest.approx([25.0, 25.0, 25.0])
     assert table["compressed error (%)"].tolist() == pytest.approx([62.5, 50.0, 75.0])
     assert table.loc["all", "normalised difference"] == pytest.approx(150.0)
     assert table.loc["b", "normalised difference"] == pytest.approx(200.0)
+    assert list(table.columns[-2:]) == ["low", "high"]
+
+
+def test_subgroup_masks_follow_the_rows_of_subgroup_metrics():
+    groups = pd.DataFrame({"gender": ["f", "f", "m", "m"], "age": ["old", "young", "old", "old"]})
+    masks = subgroup_masks(groups)
+    table = subgroup_metrics(y_true=[1, 0, 1, 0], y_pred=[1, 1, 0, 0], groups=groups)
+    assert masks.columns.tolist() == table["group"].tolist()
+    assert masks.sum().tolist() == table["count"].tolist()
+    assert masks["f & young"].tolist() == [False, True, False, False]
 
 
 def test_cev_sde_of_groups_equals_cev_and_sde_of_their_rates():

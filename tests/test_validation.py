@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from course_lib import data
-from course_lib.analysis import changes, class_impact, exemplars, robustness, subgroups
+from course_lib.analysis import changes, class_impact, exemplars, noise, robustness, subgroups
 from course_lib.book import experiments, plots
 from course_lib.compression import masks, pruning, quantization, storage
 from course_lib.core import profiles
@@ -105,10 +105,6 @@ def _dataset() -> ImageDataset:
     return ImageDataset("toy", "train", X, Y, attributes, ("left", "right"))
 
 
-def _subgroup_members() -> pd.DataFrame:
-    return subgroups.member_subgroup_metrics(y_true=TARGETS, preds=PREDS, groups=GROUPS)
-
-
 # Each case: (argument name, call with that argument set to the bad value). ``BAD`` is replaced per kind.
 INTEGER_ARGUMENTS: list[tuple[str, Callable[[object], object]]] = [
     ("num_classes", lambda bad: make_model(in_channels=1, num_classes=bad, image_size=8, seed=0)),
@@ -153,10 +149,13 @@ OPTION_ARGUMENTS: list[tuple[str, Callable[[], object]]] = [
                                                      correction="bonferroni")),
     ("zero_baseline", lambda: changes.fpr_fnr_changes(fpr_baseline=[0.1], fnr_baseline=[0.1], fpr_compressed=[0.2],
                                                       fnr_compressed=[0.2], zero_baseline="ignore")),
-    ("metrics", lambda: changes.paired_relative_change(baseline=_subgroup_members(),
-                                                       compressed=_subgroup_members(), metrics=("accuracy",))),
-    ("metric", lambda: changes.change_table(baseline=_subgroup_members(), compressed=_subgroup_members(),
-                                            metric="accuracy")),
+    ("metrics", lambda: changes.bootstrap_relative_change(y_true=TARGETS, baseline=PREDS, compressed=PREDS,
+                                                          groups=GROUPS, metrics=("accuracy",))),
+    ("metric", lambda: changes.change_table(y_true=TARGETS, baseline=PREDS, compressed=PREDS, groups=GROUPS,
+                                            metric="ppv")),
+    ("alternative", lambda: noise.control_test(lambda b, x: 0.0, baseline=PREDS, compressed=PREDS, control=PREDS,
+                                               alternative="bigger")),
+    ("family", lambda: experiments.seeds("smoke", "treatment")),
     ("name", lambda: data.load("mnist")),
     ("split", lambda: data.load("fashion-mnist", split="val")),
     ("profile", lambda: profiles.get_profile("fast")),
@@ -170,6 +169,10 @@ SHAPE_ARGUMENTS: list[tuple[str, Callable[[], object]]] = [
     ("targets", lambda: class_impact.class_impact(baseline=PREDS, compressed=PREDS, targets=TARGETS[:4])),
     ("targets", lambda: class_impact.normalized_recall(PREDS, TARGETS[:4], 2)),
     ("a", lambda: class_impact.welch_t_test(np.zeros((2, 2, 2)), np.zeros((2, 2)))),
+    ("a and b", lambda: class_impact.paired_t_test(np.zeros((3, 2)), np.zeros((2, 2)))),
+    ("control", lambda: noise.exemplar_counts(baseline=PREDS, compressed={0.9: PREDS}, control=PREDS[:, :4])),
+    ("compressed and control", lambda: noise.control_test(lambda b, x: 0.0, baseline=PREDS, compressed=PREDS,
+                                                          control=PREDS[:, :4])),
     ("targets", lambda: accuracy(PREDS, TARGETS[:4])),
     ("targets", lambda: recall_per_class(PREDS[0], TARGETS[:4], 2)),
     ("mask", lambda: exemplars.subset_accuracies({"dense": PREDS}, TARGETS, np.ones(4, dtype=bool))),

@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..core.validation import check_bool, check_option
-from .subgroups import KEYS, METRICS, over_members
+from ..core.validation import check_integer, check_option, check_real
+from .subgroups import binary_labels, population_subgroup_metrics, subgroup_masks
 
 ZERO_BASELINE_POLICIES = ("raise", "drop")
 
@@ -135,63 +135,94 @@ def relative_change(*, baseline: Any, compressed: Any) -> Any:
 
 # --------------------------------------------------------------------------- Table 3 and CEV/SDE
 
-def paired_relative_change(*, baseline: pd.DataFrame, compressed: pd.DataFrame,
-                           metrics: tuple[str, ...] = ("error", "fpr", "fnr"), by_group: bool = False) -> pd.DataFrame:
-    """The normalised difference of every subgroup between two populations, with its seed spread.
+def _member_rates(y_true: np.ndarray, preds: np.ndarray, masks: np.ndarray, weights: np.ndarray,
+                  metric: str) -> np.ndarray:
+    """Metric ``(B, K, G)`` of every member on every group under example weights ``(B, N)``."""
+    positive = y_true == 1
+    if metric == "error":
+        hits, eligible = preds != y_true, np.ones_like(positive)
+    elif metric == "fpr":
+        hits, eligible = (preds == 1) & ~positive, ~positive
+    else:  # fnr
+        hits, eligible = (preds == 0) & positive, positive
+    within = weights[:, :, None] * (masks & eligible[:, None])[None]  # (B, N, G)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.einsum("kn,bng->bkg", hits.astype(float), within) / within.sum(1)[:, None, :]
 
-    Hooker et al. (2020, Table 3) report ``100 * (compressed - baseline) / baseline`` of metrics
-    averaged over the members of each population. This function returns that number and, as a
-    measure of how much of it seeds alone could cause, the standard deviation of the *paired*
-    members' own relative changes: member ``k`` of both populations shares its seed, hence its
-    initial weights and data order (:mod:`course_lib.populations`).
+
+def bootstrap_relative_change(*, y_true: Any, baseline: Any, compressed: Any, groups: pd.DataFrame,
+                              metrics: tuple[str, ...] = ("error", "fpr", "fnr"), pos_label: Any = 1,
+                              n_boot: int = 2000, ci: float = 0.95, seed: int = 0) -> pd.DataFrame:
+    """Table 3's normalised difference of every subgroup, with a bootstrap interval.
+
+    Hooker et al. (2020, Table 3) report ``100 * (compressed - baseline) / baseline`` of each
+    metric averaged over the members of each population. Two sources of chance move that
+    number: which models were trained (the seeds) and which examples were tested. The interval
+    resamples both: every resample draws the test examples with replacement (the same draw for
+    both populations, which are tested on the same examples) and, independently, the members of
+    each population with replacement (populations trained from disjoint seeds, as in the paper).
 
     Parameters
     ----------
-    baseline, compressed : pandas.DataFrame
-        :func:`~course_lib.analysis.subgroups.member_subgroup_metrics` of the two populations, on the same examples and groups,
-        with the same members.
+    y_true : array-like
+        Shape ``(N,)``. True labels (``pos_label`` and one other).
+    baseline, compressed : array-like
+        Shape ``(K, N)`` and ``(K', N)``. Labels predicted by the two populations.
+    groups : pandas.DataFrame
+        ``N`` rows of protected attributes (:func:`~course_lib.analysis.subgroups.subgroup_masks`).
     metrics : tuple of str
-        Columns of :data:`~course_lib.analysis.subgroups.METRICS` to compare.
-    by_group : bool
-        Index the result by ``group`` alone (its labels are unique in a subgroup table) rather
-        than by all of :data:`~course_lib.analysis.subgroups.KEYS`.
+        Any of ``"error"``, ``"fpr"``, ``"fnr"``.
+    pos_label : scalar
+        The positive label.
+    n_boot : int
+        Number of resamples.
+    ci : float
+        Coverage of the percentile interval, in ``(0, 1)``.
+    seed : int
+        Seed of the resampling.
 
     Returns
     -------
     pandas.DataFrame
-        Indexed by :data:`~course_lib.analysis.subgroups.KEYS` (or ``group``): for every metric, ``<metric>`` (the relative change of the
-        population means, :func:`relative_change`, which warns about zero baselines) and
-        ``<metric>_sd`` (``ddof=1`` over the members; a member whose own baseline is 0 is left
-        out of it silently).
+        Indexed by ``group``: for every metric, ``<metric>`` (the normalised difference of the
+        population means, as :func:`relative_change` gives it), ``<metric>_low`` and
+        ``<metric>_high`` (the interval, over the resamples in which it is defined; NaN when it
+        is defined in none).
     """
     for metric in metrics:
-        check_option(metric, "metrics", METRICS)
-    keys, metrics = list(KEYS), list(metrics)
-    for name, table in (("baseline", baseline), ("compressed", compressed)):
-        missing = [c for c in ("member", *keys, *metrics) if c not in table.columns]
-        if missing:
-            raise ValueError(f"{name} must be a member_subgroup_metrics table, missing columns {missing}")
-    paired = [t.set_index(["member", *keys])[metrics] for t in (compressed, baseline)]
-    if not paired[0].index.equals(paired[1].index):
-        raise ValueError("baseline and compressed must have the same members and subgroups, in the same order")
-    means = [over_members(t, metrics).mean() for t in paired]
-    change = relative_change(baseline=means[1], compressed=means[0])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        spread = over_members(relative_change(baseline=paired[1], compressed=paired[0]), metrics).std(ddof=1)
-    columns = {}
+        check_option(metric, "metrics", ("error", "fpr", "fnr"))
+    n_boot = check_integer(n_boot, "n_boot", low=1)
+    ci = check_real(ci, "ci", low=0.0, high=1.0, closed="neither")
+    rng = np.random.default_rng(check_integer(seed, "seed", low=0))
+    y, base = binary_labels(y_true, baseline, pos_label, pred_name="baseline")
+    _, comp = binary_labels(y_true, compressed, pos_label, pred_name="compressed")
+    masks = subgroup_masks(groups)
+    if len(masks) != len(y):
+        raise ValueError(f"groups must have one row per example ({len(y)}), got {len(masks)}")
+    cells = masks.to_numpy()
+    draws = [np.ones((1, len(y)))]
+    members = [(np.arange(len(base))[None], np.arange(len(comp))[None])]
+    for start in range(0, n_boot, 100):  # example weights in chunks of 100 resamples
+        size = min(100, n_boot - start)
+        draws.append(np.stack([np.bincount(rng.integers(0, len(y), len(y)), minlength=len(y)) for _ in range(size)]))
+        members.append((rng.integers(0, len(base), (size, len(base))), rng.integers(0, len(comp), (size, len(comp)))))
+    table = {}
     for metric in metrics:
-        columns[metric] = change[metric]
-        columns[f"{metric}_sd"] = spread[metric]
-    table = pd.DataFrame(columns)
-    if not check_bool(by_group, "by_group"):
-        return table
-    table = table.droplevel(["scope", "attributes"])
-    if table.index.has_duplicates:
-        repeated = sorted(set(table.index[table.index.duplicated()]), key=str)
-        raise ValueError(f"by_group=True needs distinct group labels, got {repeated} in several attributes; "
-                         "index by all of KEYS instead")
-    return table
+        changes = []
+        for weights, (pick_base, pick_comp) in zip(draws, members):
+            with warnings.catch_warnings():  # a group undefined in a resample: NaN, left out of the interval
+                warnings.simplefilter("ignore", RuntimeWarning)
+                means = [np.nanmean(np.take_along_axis(_member_rates(y, p, cells, weights, metric), pick[:, :, None], 1), 1)
+                         for p, pick in ((base, pick_base), (comp, pick_comp))]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                changes.append(100 * (means[1] - means[0]) / np.where(means[0] == 0, np.nan, means[0]))
+        changes = np.concatenate(changes)  # (1 + n_boot, G): the observed value first
+        resampled = changes[1:]
+        defined = ~np.isnan(resampled).all(0)
+        bounds = np.full((2, cells.shape[1]), np.nan)
+        bounds[:, defined] = np.nanquantile(resampled[:, defined], [(1 - ci) / 2, (1 + ci) / 2], axis=0)
+        table[metric], table[f"{metric}_low"], table[f"{metric}_high"] = changes[0], bounds[0], bounds[1]
+    return pd.DataFrame(table, index=pd.Index(masks.columns, name="group"))
 
 
 def _rates(rates: dict[str, Any]) -> pd.DataFrame:
@@ -372,32 +403,37 @@ def cev_sde(*, baseline: pd.DataFrame, compressed: pd.DataFrame, groups: Sequenc
     return {"CEV": cev(**rates), "SDE": sde(**rates)}
 
 
-def change_table(*, baseline: pd.DataFrame, compressed: pd.DataFrame, metric: str = "error") -> pd.DataFrame:
+def change_table(*, y_true: Any, baseline: Any, compressed: Any, groups: pd.DataFrame, metric: str = "error",
+                 **kwargs: Any) -> pd.DataFrame:
     """One metric of every subgroup before and after compression, with Table 3's normalised difference.
 
     Parameters
     ----------
-    baseline, compressed : pandas.DataFrame
-        :func:`~course_lib.analysis.subgroups.member_subgroup_metrics` of two paired populations.
+    y_true, baseline, compressed, groups
+        As for :func:`bootstrap_relative_change`: true labels ``(N,)``, the two populations'
+        labels ``(K, N)`` and ``(K', N)``, the protected attributes.
     metric : str
-        One of :data:`~course_lib.analysis.subgroups.METRICS`.
+        ``"error"``, ``"fpr"`` or ``"fnr"``.
+    **kwargs
+        ``pos_label``, ``n_boot``, ``ci``, ``seed`` of :func:`bootstrap_relative_change`.
 
     Returns
     -------
     pandas.DataFrame
         Indexed by ``group``: ``count``, ``baseline <metric> (%)`` and ``compressed <metric> (%)``
-        (the population means, in percent), ``normalised difference`` and ``sd`` (of
-        :func:`paired_relative_change`).
+        (the population means, in percent), ``normalised difference`` and its interval ``low``
+        and ``high``.
     """
-    check_option(metric, "metric", METRICS)
-    nd = paired_relative_change(baseline=baseline, compressed=compressed, metrics=(metric,), by_group=True)
-    means = [over_members(t.set_index(["member", *KEYS]), [metric]).mean().droplevel(["scope", "attributes"])
-             for t in (baseline, compressed)]
-    counts = baseline[baseline["member"] == baseline["member"].iloc[0]].set_index("group")["count"]
-    return pd.DataFrame({"count": counts, f"baseline {metric} (%)": 100 * means[0][metric],
+    check_option(metric, "metric", ("error", "fpr", "fnr"))
+    nd = bootstrap_relative_change(y_true=y_true, baseline=baseline, compressed=compressed, groups=groups,
+                                   metrics=(metric,), **kwargs)
+    pos_label = kwargs.get("pos_label", 1)
+    means = [population_subgroup_metrics(y_true=y_true, preds=preds, groups=groups, pos_label=pos_label)
+             .set_index("group") for preds in (baseline, compressed)]
+    return pd.DataFrame({"count": means[0]["count"], f"baseline {metric} (%)": 100 * means[0][metric],
                          f"compressed {metric} (%)": 100 * means[1][metric], "normalised difference": nd[metric],
-                         "sd": nd[f"{metric}_sd"]})
+                         "low": nd[f"{metric}_low"], "high": nd[f"{metric}_high"]})
 
 
-__all__ = ["ZERO_BASELINE_POLICIES", "cev", "cev_sde", "change_table", "fpr_fnr_changes", "paired_relative_change",
+__all__ = ["ZERO_BASELINE_POLICIES", "bootstrap_relative_change", "cev", "cev_sde", "change_table", "fpr_fnr_changes",
            "relative_change", "sde"]

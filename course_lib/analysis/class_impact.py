@@ -26,7 +26,7 @@ import pandas as pd
 import torch
 from scipy import stats as _scipy_stats
 
-from ..core.validation import check_labels, check_mapping, check_option, check_real
+from ..core.validation import check_bool, check_labels, check_mapping, check_option, check_real
 from ..training import accuracy, recall_per_class
 
 ArrayLike = np.ndarray | torch.Tensor
@@ -100,10 +100,43 @@ def welch_t_test(a: ArrayLike, b: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     return (t, p) if a.ndim == 2 else (float(t), float(p))
 
 
+def paired_t_test(a: ArrayLike, b: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """Paired two-sided t-tests of equal means, column by column (:func:`scipy.stats.ttest_rel`).
+
+    .. math:: t = \\frac{\\bar d}{s_d / \\sqrt{n}}, \\qquad d_i = a_i - b_i, \\qquad \\nu = n - 1,
+
+    for samples whose rows are paired: member ``i`` of a compressed population made from member
+    ``i`` of the dense one (int8 weights of the same network), or sharing its seed.
+
+    Parameters
+    ----------
+    a, b : array-like
+        Shape ``(n, m)`` each, ``n >= 2`` pairs per column; one-dimensional inputs are one column.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``t`` (positive where ``a`` has the larger mean) and the two-sided ``p``, shape ``(m,)``
+        (scalars for one-dimensional inputs); NaN where the differences are constant.
+    """
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.ndim not in (1, 2) or len(a) < 2:
+        raise ValueError(f"a must have shape (n,) or (n, m) with n >= 2 pairs, got {a.shape}")
+    if a.shape != b.shape:
+        raise ValueError(f"a and b must have the same shape (paired rows), got {a.shape} and {b.shape}")
+    with warnings.catch_warnings():  # scipy's warning about constant differences: handled below
+        warnings.simplefilter("ignore", RuntimeWarning)
+        result = _scipy_stats.ttest_rel(a, b, axis=0)
+    constant = (a - b).var(axis=0, ddof=1) == 0
+    t = np.where(constant, np.nan, result.statistic)
+    p = np.where(constant, np.nan, result.pvalue)
+    return (t, p) if a.ndim == 2 else (float(t), float(p))
+
+
 def class_impact(*, baseline: ArrayLike, compressed: ArrayLike, targets: ArrayLike,
                  classes: Sequence[str] | None = None, alpha: float = 0.05,
-                 correction: str | None = None) -> pd.DataFrame:
-    """Per-class Welch t-tests between a dense and a compressed population (Hooker et al. 2019).
+                 correction: str | None = None, paired: bool = False) -> pd.DataFrame:
+    """Per-class t-tests between a dense and a compressed population (Hooker et al. 2019).
 
     Parameters
     ----------
@@ -120,6 +153,10 @@ def class_impact(*, baseline: ArrayLike, compressed: ArrayLike, targets: ArrayLi
     correction : {None, "bh"}
         ``"bh"`` applies the Benjamini-Hochberg false-discovery-rate correction across classes
         before comparing with ``alpha`` (:func:`scipy.stats.false_discovery_control`).
+    paired : bool
+        ``False`` (independent populations, as the paper trains them): Welch's test,
+        :func:`welch_t_test`. ``True``: member ``k`` of ``compressed`` is paired with member
+        ``k`` of ``baseline`` (same size ``K``): the paired test, :func:`paired_t_test`.
 
     Returns
     -------
@@ -129,8 +166,9 @@ def class_impact(*, baseline: ArrayLike, compressed: ArrayLike, targets: ArrayLi
         means the class lost more than top-1 did), ``t`` (positive when the
         class gained), ``p``, ``p_adjusted`` (equal to ``p``
         without correction) and ``significant`` (``p_adjusted < alpha``; never for a NaN p).
-        ``attrs`` holds ``alpha``, ``correction`` and ``n_significant``.
+        ``attrs`` holds ``alpha``, ``correction``, ``paired`` and ``n_significant``.
     """
+    check_bool(paired, "paired")
     alpha = check_real(alpha, "alpha", low=0.0, high=1.0, closed="neither")
     check_option(correction, "correction", CORRECTIONS)
     base, comp = check_labels(baseline, "baseline"), check_labels(compressed, "compressed")
@@ -143,7 +181,9 @@ def class_impact(*, baseline: ArrayLike, compressed: ArrayLike, targets: ArrayLi
     names = list(classes) if classes is not None else list(range(num_classes))
     r_base = normalized_recall(base, targets, num_classes)
     r_comp = normalized_recall(comp, targets, num_classes)
-    t, p = welch_t_test(r_comp, r_base)
+    if paired and r_comp.shape != r_base.shape:
+        raise ValueError(f"paired=True needs populations of the same size, got {len(r_base)} and {len(r_comp)} members")
+    t, p = paired_t_test(r_comp, r_base) if paired else welch_t_test(r_comp, r_base)
     table = pd.DataFrame({
         "baseline": r_base.mean(axis=0),
         "compressed": r_comp.mean(axis=0),
@@ -156,7 +196,7 @@ def class_impact(*, baseline: ArrayLike, compressed: ArrayLike, targets: ArrayLi
     if correction == "bh" and tested.any():
         table.loc[tested, "p_adjusted"] = _scipy_stats.false_discovery_control(table.loc[tested, "p"])
     table["significant"] = (table["p_adjusted"] < alpha).fillna(False).astype(bool)
-    table.attrs.update(alpha=alpha, correction=correction, n_significant=int(table["significant"].sum()))
+    table.attrs.update(alpha=alpha, correction=correction, paired=paired, n_significant=int(table["significant"].sum()))
     return table
 
 
@@ -173,7 +213,7 @@ def impact_counts(*, baseline: ArrayLike, compressed: Mapping[object, ArrayLike]
     targets : array-like
         Shape ``(N,)``. True labels.
     **kwargs
-        ``classes``, ``alpha``, ``correction`` of :func:`class_impact`.
+        ``classes``, ``alpha``, ``correction``, ``paired`` of :func:`class_impact`.
 
     Returns
     -------

@@ -30,7 +30,7 @@ import pandas as pd
 import torch
 from scipy import stats as _scipy_stats
 
-from ..core.validation import check_labels, check_mapping, check_mask
+from ..core.validation import check_labels, check_mapping, check_mask, check_real
 from ..training import accuracy
 
 ArrayLike = np.ndarray | torch.Tensor
@@ -181,7 +181,7 @@ def _flags(attributes: pd.DataFrame, n: int) -> pd.DataFrame:
     return pd.DataFrame(flags, index=attributes.index)
 
 
-def enrichment(mask: ArrayLike, attributes: pd.DataFrame) -> pd.DataFrame:
+def enrichment(mask: ArrayLike, attributes: pd.DataFrame, *, ci: float = 0.95) -> pd.DataFrame:
     """How much more often flagged examples appear among the PIEs than in the data.
 
     For a flag ``f`` (an atypical rendering, a flipped label, membership of a subgroup):
@@ -193,6 +193,10 @@ def enrichment(mask: ArrayLike, attributes: pd.DataFrame) -> pd.DataFrame:
     * ``enrichment`` = ``share of PIEs / base rate``: 1 means PIEs carry ``f`` as often as any
       example, 5 means five times as often.
 
+    A flag carried by a dozen PIEs gives an enrichment that a handful of examples can double,
+    so every enrichment comes with an exact (Clopper-Pearson) interval: the binomial interval
+    of ``share of PIEs`` (``flagged PIEs`` out of the PIEs) divided by the base rate.
+
     Parameters
     ----------
     mask : array-like
@@ -200,14 +204,18 @@ def enrichment(mask: ArrayLike, attributes: pd.DataFrame) -> pd.DataFrame:
     attributes : pandas.DataFrame
         ``N`` rows. Boolean columns are used as flags; any other column is split into one flag per value,
         named ``"column=value"``.
+    ci : float
+        Coverage of the interval, in ``(0, 1)``.
 
     Returns
     -------
     pandas.DataFrame
         One row per flag: ``flagged`` (count), ``flagged PIEs`` (count), ``base rate``,
-        ``share of PIEs``, ``recall``, ``enrichment``. With no PIE, ``share of PIEs`` and
-        ``enrichment`` are NaN; a flag no example carries has ``recall`` and ``enrichment`` NaN.
+        ``share of PIEs``, ``recall``, ``enrichment``, ``low`` and ``high`` (the interval of the
+        enrichment). With no PIE, ``share of PIEs``, ``enrichment`` and its interval are NaN; a
+        flag no example carries has ``recall``, ``enrichment`` and its interval NaN.
     """
+    ci = check_real(ci, "ci", low=0.0, high=1.0, closed="neither")
     pie = np.asarray(mask)
     flags = _flags(attributes, len(pie))
     pie = check_mask(pie, "mask", n=len(flags))
@@ -221,7 +229,13 @@ def enrichment(mask: ArrayLike, attributes: pd.DataFrame) -> pd.DataFrame:
             "share of PIEs": flagged_pies / pie.sum() if pie.any() else np.nan,
             "recall": flagged_pies / flagged.where(flagged > 0),
         })
-    table["enrichment"] = table["share of PIEs"] / table["base rate"].where(table["base rate"] > 0)
+    base_rate = table["base rate"].where(table["base rate"] > 0)
+    table["enrichment"] = table["share of PIEs"] / base_rate
+    n_pies = int(pie.sum())
+    bounds = [_scipy_stats.binomtest(int(k), n_pies).proportion_ci(ci, method="exact") if n_pies else (np.nan, np.nan)
+              for k in table["flagged PIEs"]]
+    table["low"] = [low for low, _ in bounds] / base_rate
+    table["high"] = [high for _, high in bounds] / base_rate
     return table.rename_axis("flag")
 
 

@@ -103,8 +103,12 @@ def _labels(values: np.ndarray, name: str, pos_label: Any) -> set:
     return others
 
 
-def _binary(y_true: Any, y_pred: Any, pos_label: Any, pred_name: str = "y_pred") -> tuple[np.ndarray, np.ndarray]:
-    """``y_true`` of shape (N,) and ``y_pred`` of shape (N,) (or ``preds`` of shape (K, N)) as 0/1 int8."""
+def binary_labels(y_true: Any, y_pred: Any, pos_label: Any, pred_name: str = "y_pred") -> tuple[np.ndarray, np.ndarray]:
+    """``y_true`` of shape (N,) and ``y_pred`` of shape (N,) as 0/1 int8, 1 for ``pos_label``.
+
+    With any ``pred_name`` other than ``"y_pred"`` the predictions have shape ``(K, N)``, one row
+    per member. Raises ``ValueError`` for wrong shapes or more than two labels.
+    """
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     if y_true.ndim != 1:
         raise ValueError(f"y_true must have shape (N,), one label per example, got {y_true.shape}")
@@ -287,7 +291,7 @@ def subgroup_metrics(*, y_true: Any, y_pred: Any, groups: pd.DataFrame, pos_labe
     [4, 2, 2, 3, 1, 1, 1, 2, 0]
     """
     _check_bootstrap(n_boot, ci, seed)
-    y_true, y_pred = _binary(y_true, y_pred, pos_label)
+    y_true, y_pred = binary_labels(y_true, y_pred, pos_label)
     names, levels, codes = _attributes(groups, len(y_true))
     table = _table(y_true, y_pred, names, levels, codes, n_boot, ci, seed)
     table.attrs.update(pos_label=pos_label, n_boot=n_boot, ci=ci, seed=seed)
@@ -315,7 +319,7 @@ def member_subgroup_metrics(*, y_true: Any, preds: Any, groups: pd.DataFrame, po
         ``member`` (``0 .. K-1``) followed by the columns of :func:`subgroup_metrics` without
         intervals; ``K`` blocks of identical row order.
     """
-    y_true, preds = _binary(y_true, preds, pos_label, pred_name="preds")
+    y_true, preds = binary_labels(y_true, preds, pos_label, pred_name="preds")
     if preds.shape[0] == 0:
         raise ValueError(f"preds must have shape (K, N) with K >= 1 models, got {preds.shape}")
     names, levels, codes = _attributes(groups, len(y_true))
@@ -371,9 +375,42 @@ def population_subgroup_metrics(*, y_true: Any, preds: Any, groups: pd.DataFrame
     return table
 
 
+def subgroup_masks(groups: pd.DataFrame) -> pd.DataFrame:
+    """Which examples belong to each subgroup, in the row order of :func:`subgroup_metrics`.
+
+    Parameters
+    ----------
+    groups : pandas.DataFrame
+        ``N`` rows, one column per protected attribute (as in :func:`subgroup_metrics`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Shape ``(N, G)``, bool: one column per subgroup, named by its ``group`` label (``"all"``,
+        ``"male"``, ``"male & young"``, ...), empty intersections included.
+
+    Examples
+    --------
+    >>> masks = subgroup_masks(pd.DataFrame({"gender": ["f", "m", "m"]}))
+    >>> masks.columns.tolist(), masks["m"].tolist()
+    (['all', 'f', 'm'], [False, True, True])
+    """
+    n = len(groups) if isinstance(groups, (pd.DataFrame, pd.Series)) else 0
+    names, levels, codes = _attributes(groups, n)
+    columns = {OVERALL: np.ones(n, dtype=bool)}
+    for order in range(1, len(names) + 1):
+        for subset in itertools.combinations(range(len(names)), order):
+            for cell in itertools.product(*(range(len(levels[i])) for i in subset)):
+                label = " & ".join(str(levels[i][code]) for i, code in zip(subset, cell))
+                columns[label] = np.logical_and.reduce([codes[f"a{i}"].to_numpy() == code
+                                                        for i, code in zip(subset, cell)])
+    return pd.DataFrame(columns)
+
+
 def over_members(table: pd.DataFrame, metrics: Sequence[str]) -> DataFrameGroupBy:
     """``table`` (indexed by ``member`` and :data:`KEYS`) grouped by subgroup, in row order."""
     return table[list(metrics)].groupby(level=list(KEYS), sort=False)
 
 
-__all__ = ["KEYS", "METRICS", "OVERALL", "member_subgroup_metrics", "population_subgroup_metrics", "subgroup_metrics"]
+__all__ = ["KEYS", "METRICS", "OVERALL", "binary_labels", "member_subgroup_metrics", "population_subgroup_metrics",
+           "subgroup_masks", "subgroup_metrics"]

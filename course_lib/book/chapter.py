@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
 import numpy as np
 import torch
 
 from ..core.profiles import Profile, get_profile
+from ..core.validation import check_integer
 
 
-def start(profile: str | Profile, *, seed: int = 0) -> Profile:
+def start(profile: str | Profile, *, seed: int = 0, data_seed: int = 0, seed_offset: int = 0) -> Profile:
     """Prepare a chapter run and return its :class:`~course_lib.core.profiles.Profile`.
 
     Seeds Python, NumPy and PyTorch with ``seed``, turns on PyTorch's deterministic algorithms
     (the same numbers on every re-execution on the same machine) and sets the plotting theme.
+    ``data_seed`` and ``seed_offset`` (the chapters' parameters, 0 by default) are set on the
+    returned profile: ``make claims`` re-executes the chapters with other data and other
+    population seeds to count how often each claim holds.
     """
-    profile = get_profile(profile)
+    profile = replace(get_profile(profile), data_seed=check_integer(data_seed, "data_seed", low=0),
+                      seed_offset=check_integer(seed_offset, "seed_offset", low=0))
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)

@@ -7,6 +7,17 @@ by the next ("train once, analyse many times")::
     P = book.start(profile)
     train, test = experiments.fashion_mnist(P)
     pops = experiments.populations(P, train, levels=[0.0, 0.9])
+    control = experiments.control(P, train)
+
+The design of every comparison
+------------------------------
+As in Hooker et al. (2019, 2020), populations are trained independently: three disjoint
+families of seeds (:func:`seeds`) give the *baseline* dense population, the *compressed*
+populations (every sparsity level, and the dense members that quantization starts from) and a
+*control* population, dense again. The control is the noise baseline of every finding
+(:mod:`course_lib.analysis.noise`): whatever the baseline and the control disagree on, seeds
+alone produced. Compressed members are not paired with baseline members, so the tests that
+compare the two are tests for independent samples.
 """
 
 from __future__ import annotations
@@ -19,8 +30,12 @@ from .. import data
 from ..core.profiles import Profile, get_profile
 from ..data import ImageDataset
 from ..data.utkface import MalformedNameWarning
-from ..populations import Level, Population, train_populations
+from ..core.validation import check_option
+from ..populations import Level, Population, check_level, train_population
 from ..training import TrainingRecipe
+
+SEED_FAMILIES = {"baseline": 0, "compressed": 1_000, "control": 2_000}
+"""The first seed of each family of populations (before the profile's ``seed_offset``)."""
 
 
 def recipe(profile: str | Profile) -> TrainingRecipe:
@@ -35,27 +50,43 @@ def finetune_recipe(profile: str | Profile) -> TrainingRecipe:
     return replace(recipe(profile), epochs=get_profile(profile).finetune_epochs)
 
 
+def seeds(profile: str | Profile, family: str) -> tuple[int, ...]:
+    """The ``population_size`` seeds of a family: ``"baseline"``, ``"compressed"`` or ``"control"``.
+
+    ``10_000 * seed_offset + SEED_FAMILIES[family] + k`` for member ``k``: the families never
+    share a seed, whatever the population size up to 1,000.
+
+    Examples
+    --------
+    >>> seeds("smoke", "control")
+    (2000, 2001)
+    """
+    profile = get_profile(profile)
+    first = 10_000 * profile.seed_offset + SEED_FAMILIES[check_option(family, "family", list(SEED_FAMILIES))]
+    return tuple(range(first, first + profile.population_size))
+
+
 def fashion_mnist(profile: str | Profile) -> tuple[ImageDataset, ImageDataset]:
     """The Fashion-MNIST train and test sets of a profile.
 
-    ``n_train`` and ``n_test`` examples, drawn with seed 0 and stratified by class, from the
-    official splits (the whole splits when the profile says ``None``).
+    ``n_train`` and ``n_test`` examples, drawn with the profile's ``data_seed`` and stratified
+    by class, from the official splits (the whole splits when the profile says ``None``).
     """
     profile = get_profile(profile)
-    train = data.load("fashion-mnist", split="train").sample(profile.n_train, seed=0)
-    test = data.load("fashion-mnist", split="test").sample(profile.n_test, seed=0)
+    train = data.load("fashion-mnist", split="train").sample(profile.n_train, seed=profile.data_seed)
+    test = data.load("fashion-mnist", split="test").sample(profile.n_test, seed=profile.data_seed)
     return train, test
 
 
 def synthetic_celeba(profile: str | Profile) -> tuple[ImageDataset, ImageDataset]:
     """The synthetic CelebA-like train and test sets of a profile (target: Blond).
 
-    ``synthetic_n`` examples are generated with seed 0, two thirds for training and one third for
+    ``synthetic_n`` examples are generated from the profile's ``data_seed``, two thirds for training and one third for
     testing, all of them used: its rare groups (Blond males are 0.8% of the data) need every
     example.
     """
     profile = get_profile(profile)
-    load = {"n": profile.synthetic_n, "image_size": 32}
+    load = {"n": profile.synthetic_n, "image_size": 32, "seed": profile.data_seed}
     return (data.load("synthetic-celeba", split="train", **load),
             data.load("synthetic-celeba", split="test", **load))
 
@@ -63,28 +94,45 @@ def synthetic_celeba(profile: str | Profile) -> tuple[ImageDataset, ImageDataset
 def utkface(profile: str | Profile) -> tuple[ImageDataset, ImageDataset]:
     """The UTKFace train and test sets of a profile (target: gender), at ``image_size`` pixels.
 
-    The official-layout folder has no split; :func:`~course_lib.data.load` draws a seeded one,
-    from which ``n_train`` and ``n_test`` examples are drawn as for :func:`fashion_mnist`
+    The official-layout folder has no split; :func:`~course_lib.data.load` draws one from the
+    profile's ``data_seed``, from which ``n_train`` and ``n_test`` examples are drawn as for
+    :func:`fashion_mnist`
     (stratified by gender). Under ``course`` the whole test split is kept, so that the rarest
     race-gender-age groups keep every image.
     """
     profile = get_profile(profile)
     with warnings.catch_warnings():  # the 3 files with malformed names are reported in the data cards
         warnings.simplefilter("ignore", MalformedNameWarning)
-        train = data.load("utkface", split="train", image_size=profile.image_size)
-        test = data.load("utkface", split="test", image_size=profile.image_size)
-    return train.sample(profile.n_train, seed=0), test.sample(profile.n_test, seed=0)
+        train = data.load("utkface", split="train", image_size=profile.image_size, seed=profile.data_seed)
+        test = data.load("utkface", split="test", image_size=profile.image_size, seed=profile.data_seed)
+    return train.sample(profile.n_train, seed=profile.data_seed), test.sample(profile.n_test, seed=profile.data_seed)
+
+
+def _population(profile: Profile, train: ImageDataset, level: Level, family: str, progress: bool) -> Population:
+    return train_population(train, level=level, size=profile.population_size, seeds=seeds(profile, family),
+                            recipe=recipe(profile), device=profile.torch_device, progress=progress)
 
 
 def populations(profile: str | Profile, train: ImageDataset, *, levels: Sequence[Level],
                 progress: bool = False) -> dict[Level, Population]:
     """The populations of a profile at every level: ``population_size`` models each.
 
-    Trained with the profile's :func:`recipe` on its device by
-    :func:`~course_lib.populations.population.train_populations` (sparse levels by gradual
-    magnitude pruning, quantization schemes by quantizing the dense members), or loaded from the
-    cache.
+    Level ``0.0`` is the *baseline* family of seeds; every other level, the *compressed* family
+    (:func:`seeds`): sparse levels by gradual magnitude pruning during training, quantization
+    schemes by quantizing the compressed family's dense members. Trained with the profile's
+    :func:`recipe` on its device by :func:`~course_lib.populations.population.train_population`,
+    or loaded from the cache.
     """
     profile = get_profile(profile)
-    return train_populations(train, levels=levels, size=profile.population_size, recipe=recipe(profile),
-                             device=profile.torch_device, progress=progress)
+    return {level: _population(profile, train, check_level(level, "levels"),
+                               "baseline" if level == 0.0 else "compressed", progress)
+            for level in levels}
+
+
+def control(profile: str | Profile, train: ImageDataset, *, progress: bool = False) -> Population:
+    """The control population: dense, trained like the baseline from the *control* family of seeds.
+
+    What it disagrees on with the baseline population, seeds alone produced
+    (:mod:`course_lib.analysis.noise`).
+    """
+    return _population(get_profile(profile), train, 0.0, "control", progress)

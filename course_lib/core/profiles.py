@@ -59,6 +59,12 @@ class Profile:
         ``"cpu"``, or ``"auto"`` for the GPU when one is available.
     check_claims : bool
         Whether notebooks assert their qualitative claims (too few examples under ``smoke``).
+    data_seed : int
+        Seed of the data: the examples drawn from Fashion-MNIST and UTKFace, the synthetic set
+        rendered. 0 in every profile; ``make claims`` varies it (:func:`~course_lib.book.chapter.start`).
+    seed_offset : int
+        Shifts every population's seeds by ``10_000 * seed_offset``
+        (:func:`~course_lib.book.experiments.seeds`); 0 in every profile, varied by ``make claims``.
     """
 
     name: str
@@ -75,6 +81,8 @@ class Profile:
     synthetic_n: int
     device: str
     check_claims: bool
+    data_seed: int = 0
+    seed_offset: int = 0
 
     @property
     def torch_device(self) -> torch.device:
