@@ -317,3 +317,16 @@ def test_drop_impact_is_a_welch_test_per_setting():
     assert row["p"] == pytest.approx(expected) and row["significant"] == (expected < 0.05)
     with pytest.raises(ValueError, match=r"compressed must be one of \['dense', 'pruned'\], got 'int8'"):
         robustness.drop_impact(drops, baseline="dense", compressed="int8")
+
+
+def test_drop_impact_corrects_across_the_corruptions_of_a_severity():
+    rows = []
+    for corruption, pruned in (("contrast", [30, 25, 26]), ("blur", [12, 9, 7])):
+        for name, values in (("dense", [10, 11, 5]), ("pruned", pruned)):
+            rows += [{"population": name, "corruption": corruption, "severity": 5, "member": k, "drop (points)": v}
+                     for k, v in enumerate(values)]
+    drops = pd.DataFrame(rows)
+    table = robustness.drop_impact(drops, baseline="dense", compressed="pruned")
+    raw = robustness.drop_impact(drops, baseline="dense", compressed="pruned", correction=None)
+    assert np.allclose(table["p_adjusted"], scipy_stats.false_discovery_control(table["p"]))
+    assert raw["p_adjusted"].equals(raw["p"])

@@ -13,7 +13,7 @@ from sklearn.metrics import accuracy_score, precision_score
 
 from course_lib.analysis.changes import (bootstrap_relative_change, cev, cev_sde, change_table, fpr_fnr_changes,
                                         relative_change, sde)
-from course_lib.analysis.subgroups import (KEYS, METRICS, member_subgroup_metrics, population_subgroup_metrics,
+from course_lib.analysis.subgroups import (KEYS, METRICS, member_rates, member_subgroup_metrics, population_subgroup_metrics,
                                           subgroup_masks, subgroup_metrics)
 
 # 16 examples, hand-made confusion table per intersection (there is no old male):
@@ -457,3 +457,26 @@ def test_cev_sde_of_groups_equals_cev_and_sde_of_their_rates():
     assert result["SDE"] == pytest.approx(100 / math.sqrt(2))
     with pytest.raises(ValueError, match=r"compressed must have a row for every group of groups, missing \['z'\]"):
         cev_sde(baseline=baseline.assign(group=["all", "x", "z"]), compressed=compressed, groups=["x", "z"])
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 2**32 - 1))
+def test_member_rates_equal_the_member_tables(seed):
+    rng = np.random.default_rng(seed)
+    groups = pd.DataFrame({"gender": rng.choice(["f", "m"], 30), "age": rng.choice(["old", "young"], 30)})
+    y, preds = rng.integers(0, 2, 30), rng.integers(0, 2, (3, 30))
+    table = member_subgroup_metrics(y_true=y, preds=preds, groups=groups)
+    for metric in ("error", "fpr", "fnr"):
+        rates = member_rates(y_true=y, preds=preds, groups=groups, metric=metric)
+        expected = table.pivot(index="member", columns="group", values=metric)[subgroup_masks(groups).columns]
+        assert np.allclose(rates, expected.to_numpy(), equal_nan=True)
+
+
+def test_member_rates_with_weights_counts_each_example_that_often():
+    groups = pd.DataFrame({"g": ["a", "a", "b"]})
+    rates = member_rates(y_true=[1, 0, 1], preds=[[0, 0, 1]], groups=groups, weights=np.array([[3, 1, 0], [1, 1, 1]]))
+    assert rates.shape == (2, 1, 3)
+    assert rates[0, 0].tolist()[:2] == [0.75, 0.75] and np.isnan(rates[0, 0, 2])
+    assert rates[1, 0].tolist() == pytest.approx([1 / 3, 0.5, 0.0])
+    with pytest.raises(ValueError, match="metric must be one of"):
+        member_rates(y_true=[1, 0, 1], preds=[[0, 0, 1]], groups=groups, metric="ppv")

@@ -31,7 +31,7 @@ import papermill as pm
 from course_lib.book.optional_data import SkippedSection, skip_unavailable
 
 ROOT = Path(__file__).resolve().parent.parent
-BOOK_FILES = ("_config.yml", "_toc.yml", "references.bib", "intro.md", "timings.csv")
+BOOK_FILES = ("_config.yml", "_toc.yml", "references.bib", "intro.md", "timings.csv", "claims.csv")
 FIELDS = ("chapter", "profile", "seconds", "machine", "date")
 BOOK_DIRS = ("chapters",)
 
@@ -68,14 +68,15 @@ def summary(skipped: dict[str, list[SkippedSection]]) -> str:
             f"(each page shows a note saying how to get the data):\n" + "\n".join(lines) + "\n")
 
 
-def execute(notebook: Path, profile: str) -> float:
+def execute(notebook: Path, profile: str, **parameters: int) -> float:
     """Execute ``notebook`` in place under ``profile``; return the wall time in seconds.
 
-    The page then shows papermill's injected cell (the profile actually used) and hides the
-    source's default ``parameters`` cell.
+    ``parameters`` (``data_seed``, ``seed_offset``) are injected with the profile. The page
+    then shows papermill's injected cell (the parameters actually used) and hides the source's
+    default ``parameters`` cell.
     """
     start = time.perf_counter()
-    pm.execute_notebook(notebook, notebook, parameters={"profile": profile}, cwd=notebook.parent,
+    pm.execute_notebook(notebook, notebook, parameters={"profile": profile, **parameters}, cwd=notebook.parent,
                         kernel_name="python3", progress_bar=False, log_output=False)
     seconds = time.perf_counter() - start
     nb = nbformat.read(notebook, as_version=4)

@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..core.validation import check_integer, check_option, check_real
-from .subgroups import binary_labels, population_subgroup_metrics, subgroup_masks
+from ..core.validation import check_integer, check_labels, check_option, check_real
+from .subgroups import RATES, member_rates, population_subgroup_metrics, subgroup_masks
 
 ZERO_BASELINE_POLICIES = ("raise", "drop")
 
@@ -135,21 +135,6 @@ def relative_change(*, baseline: Any, compressed: Any) -> Any:
 
 # --------------------------------------------------------------------------- Table 3 and CEV/SDE
 
-def _member_rates(y_true: np.ndarray, preds: np.ndarray, masks: np.ndarray, weights: np.ndarray,
-                  metric: str) -> np.ndarray:
-    """Metric ``(B, K, G)`` of every member on every group under example weights ``(B, N)``."""
-    positive = y_true == 1
-    if metric == "error":
-        hits, eligible = preds != y_true, np.ones_like(positive)
-    elif metric == "fpr":
-        hits, eligible = (preds == 1) & ~positive, ~positive
-    else:  # fnr
-        hits, eligible = (preds == 0) & positive, positive
-    within = weights[:, :, None] * (masks & eligible[:, None])[None]  # (B, N, G)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.einsum("kn,bng->bkg", hits.astype(float), within) / within.sum(1)[:, None, :]
-
-
 def bootstrap_relative_change(*, y_true: Any, baseline: Any, compressed: Any, groups: pd.DataFrame,
                               metrics: tuple[str, ...] = ("error", "fpr", "fnr"), pos_label: Any = 1,
                               n_boot: int = 2000, ci: float = 0.95, seed: int = 0) -> pd.DataFrame:
@@ -190,39 +175,39 @@ def bootstrap_relative_change(*, y_true: Any, baseline: Any, compressed: Any, gr
         is defined in none).
     """
     for metric in metrics:
-        check_option(metric, "metrics", ("error", "fpr", "fnr"))
+        check_option(metric, "metrics", RATES)
     n_boot = check_integer(n_boot, "n_boot", low=1)
     ci = check_real(ci, "ci", low=0.0, high=1.0, closed="neither")
     rng = np.random.default_rng(check_integer(seed, "seed", low=0))
-    y, base = binary_labels(y_true, baseline, pos_label, pred_name="baseline")
-    _, comp = binary_labels(y_true, compressed, pos_label, pred_name="compressed")
-    masks = subgroup_masks(groups)
-    if len(masks) != len(y):
-        raise ValueError(f"groups must have one row per example ({len(y)}), got {len(masks)}")
-    cells = masks.to_numpy()
+    y = np.asarray(y_true)
+    sizes = [len(check_labels(p, name)) for p, name in ((baseline, "baseline"), (compressed, "compressed"))]
+    labels = subgroup_masks(groups).columns
     draws = [np.ones((1, len(y)))]
-    members = [(np.arange(len(base))[None], np.arange(len(comp))[None])]
+    members = [(np.arange(sizes[0])[None], np.arange(sizes[1])[None])]
     for start in range(0, n_boot, 100):  # example weights in chunks of 100 resamples
         size = min(100, n_boot - start)
         draws.append(np.stack([np.bincount(rng.integers(0, len(y), len(y)), minlength=len(y)) for _ in range(size)]))
-        members.append((rng.integers(0, len(base), (size, len(base))), rng.integers(0, len(comp), (size, len(comp)))))
+        members.append((rng.integers(0, sizes[0], (size, sizes[0])), rng.integers(0, sizes[1], (size, sizes[1]))))
     table = {}
     for metric in metrics:
         changes = []
-        for weights, (pick_base, pick_comp) in zip(draws, members):
-            with warnings.catch_warnings():  # a group undefined in a resample: NaN, left out of the interval
-                warnings.simplefilter("ignore", RuntimeWarning)
-                means = [np.nanmean(np.take_along_axis(_member_rates(y, p, cells, weights, metric), pick[:, :, None], 1), 1)
-                         for p, pick in ((base, pick_base), (comp, pick_comp))]
+        for weights, picks in zip(draws, members):
+            means = []
+            for preds, pick in zip((baseline, compressed), picks):
+                rates = member_rates(y_true=y, preds=preds, groups=groups, metric=metric, pos_label=pos_label,
+                                     weights=weights)  # (B, K, G)
+                with warnings.catch_warnings():  # a group undefined in a resample: NaN, left out of the interval
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    means.append(np.nanmean(np.take_along_axis(rates, pick[:, :, None], 1), 1))
             with np.errstate(invalid="ignore", divide="ignore"):
                 changes.append(100 * (means[1] - means[0]) / np.where(means[0] == 0, np.nan, means[0]))
         changes = np.concatenate(changes)  # (1 + n_boot, G): the observed value first
         resampled = changes[1:]
         defined = ~np.isnan(resampled).all(0)
-        bounds = np.full((2, cells.shape[1]), np.nan)
+        bounds = np.full((2, len(labels)), np.nan)
         bounds[:, defined] = np.nanquantile(resampled[:, defined], [(1 - ci) / 2, (1 + ci) / 2], axis=0)
         table[metric], table[f"{metric}_low"], table[f"{metric}_high"] = changes[0], bounds[0], bounds[1]
-    return pd.DataFrame(table, index=pd.Index(masks.columns, name="group"))
+    return pd.DataFrame(table, index=pd.Index(labels, name="group"))
 
 
 def _rates(rates: dict[str, Any]) -> pd.DataFrame:
@@ -424,7 +409,7 @@ def change_table(*, y_true: Any, baseline: Any, compressed: Any, groups: pd.Data
         (the population means, in percent), ``normalised difference`` and its interval ``low``
         and ``high``.
     """
-    check_option(metric, "metric", ("error", "fpr", "fnr"))
+    check_option(metric, "metric", RATES)
     nd = bootstrap_relative_change(y_true=y_true, baseline=baseline, compressed=compressed, groups=groups,
                                    metrics=(metric,), **kwargs)
     pos_label = kwargs.get("pos_label", 1)

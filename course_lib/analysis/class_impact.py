@@ -28,6 +28,7 @@ from scipy import stats as _scipy_stats
 
 from ..core.validation import check_bool, check_labels, check_mapping, check_option, check_real
 from ..training import accuracy, recall_per_class
+from .noise import control_test
 
 ArrayLike = np.ndarray | torch.Tensor
 CORRECTIONS = (None, "bh")
@@ -201,6 +202,7 @@ def class_impact(*, baseline: ArrayLike, compressed: ArrayLike, targets: ArrayLi
 
 
 def impact_counts(*, baseline: ArrayLike, compressed: Mapping[object, ArrayLike], targets: ArrayLike,
+                  control: ArrayLike | None = None, n_resamples: int = 10_000, seed: int = 0,
                   **kwargs) -> pd.DataFrame:
     """The number of significantly impacted classes at every compression level.
 
@@ -212,6 +214,12 @@ def impact_counts(*, baseline: ArrayLike, compressed: Mapping[object, ArrayLike]
         Shape ``(K', N)``. Labels predicted by each compressed population, by level.
     targets : array-like
         Shape ``(N,)``. True labels.
+    control : array-like, optional
+        Shape ``(K_0, N)``. Labels predicted by a control population (dense, other seeds): its
+        count of "impacted" classes is what seeds alone produce, and
+        :func:`~course_lib.analysis.noise.control_test` tests each level's count against it.
+    n_resamples, seed
+        As for :func:`~course_lib.analysis.noise.control_test`.
     **kwargs
         ``classes``, ``alpha``, ``correction``, ``paired`` of :func:`class_impact`.
 
@@ -220,9 +228,14 @@ def impact_counts(*, baseline: ArrayLike, compressed: Mapping[object, ArrayLike]
     pandas.DataFrame
         One row per level: ``impacted`` (significant classes), ``hurt`` and ``helped`` (those
         whose normalised recall fell or rose), ``mean loss of hurt`` and ``mean gain of helped``
-        (mean ``|change|`` of each set, NaN when empty).
+        (mean ``|change|`` of each set, NaN when empty); with ``control``, also ``noise
+        impacted`` (the control's count) and ``p vs noise`` (one-sided permutation p-value).
     """
     check_mapping(compressed, "compressed", of="levels to predictions")
+
+    def n_significant(reference: np.ndarray, other: np.ndarray) -> float:
+        return class_impact(baseline=reference, compressed=other, targets=targets, **kwargs).attrs["n_significant"]
+
     rows = {}
     for level, preds in compressed.items():
         table = class_impact(baseline=baseline, compressed=preds, targets=targets, **kwargs)
@@ -231,4 +244,9 @@ def impact_counts(*, baseline: ArrayLike, compressed: Mapping[object, ArrayLike]
         rows[level] = {"impacted": len(significant), "hurt": len(hurt), "helped": len(helped),
                        "mean loss of hurt": -hurt["change"].mean(),  # NaN when empty
                        "mean gain of helped": helped["change"].mean()}
+        if control is not None:
+            test = control_test(n_significant, baseline=check_labels(baseline, "baseline"),
+                                compressed=check_labels(preds, "compressed"), control=check_labels(control, "control"),
+                                n_resamples=n_resamples, seed=seed)
+            rows[level] |= {"noise impacted": int(test["control"]), "p vs noise": test["p"]}
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("level")

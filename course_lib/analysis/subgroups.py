@@ -407,10 +407,65 @@ def subgroup_masks(groups: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(columns)
 
 
+RATES = ("error", "fpr", "fnr")
+"""The metrics :func:`member_rates` computes: the rates whose denominators depend on the group only."""
+
+
+def member_rates(*, y_true: Any, preds: Any, groups: pd.DataFrame, metric: str = "error", pos_label: Any = 1,
+                 weights: np.ndarray | None = None) -> np.ndarray:
+    """One rate of every member on every subgroup, in one pass of array arithmetic.
+
+    The fast path behind resampling and permutation tests, which need the subgroup metrics of
+    many populations: :func:`member_subgroup_metrics` builds a table per member, this builds an
+    array.
+
+    Parameters
+    ----------
+    y_true : array-like
+        Shape ``(N,)``. True labels.
+    preds : array-like
+        Shape ``(K, N)``. Labels predicted by the ``K`` members.
+    groups : pandas.DataFrame
+        ``N`` rows of protected attributes; the subgroups are the columns of :func:`subgroup_masks`.
+    metric : {"error", "fpr", "fnr"}
+        The rate, as defined in the module docstring.
+    pos_label : scalar
+        The positive label.
+    weights : numpy.ndarray, optional
+        Shape ``(B, N)``. Example weights (e.g. bootstrap counts), one row per resample.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(K, G)``, or ``(B, K, G)`` with ``weights``: the rate in ``[0, 1]``, NaN where its
+        denominator is 0.
+    """
+    if metric not in RATES:
+        raise ValueError(f"metric must be one of {list(RATES)}, got {metric!r}")
+    y, labels = binary_labels(y_true, preds, pos_label, pred_name="preds")
+    masks = subgroup_masks(groups).to_numpy()
+    if len(masks) != len(y):
+        raise ValueError(f"groups must have one row per example ({len(y)}), got {len(masks)}")
+    positive = y == 1
+    if metric == "error":
+        hits, eligible = labels != y, np.ones_like(positive)
+    elif metric == "fpr":
+        hits, eligible = (labels == 1) & ~positive, ~positive
+    else:
+        hits, eligible = (labels == 0) & positive, positive
+    w = np.ones((1, len(y))) if weights is None else np.asarray(weights, dtype=float)
+    if w.ndim != 2 or w.shape[1] != len(y):
+        raise ValueError(f"weights must have shape (B, N={len(y)}), got {w.shape}")
+    within = w[:, :, None] * (masks & eligible[:, None])[None]  # (B, N, G)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rates = np.einsum("kn,bng->bkg", hits.astype(float), within) / within.sum(1)[:, None, :]
+    return rates[0] if weights is None else rates
+
+
 def over_members(table: pd.DataFrame, metrics: Sequence[str]) -> DataFrameGroupBy:
     """``table`` (indexed by ``member`` and :data:`KEYS`) grouped by subgroup, in row order."""
     return table[list(metrics)].groupby(level=list(KEYS), sort=False)
 
 
-__all__ = ["KEYS", "METRICS", "OVERALL", "binary_labels", "member_subgroup_metrics", "population_subgroup_metrics",
-           "subgroup_masks", "subgroup_metrics"]
+__all__ = ["KEYS", "METRICS", "OVERALL", "RATES", "binary_labels", "member_rates", "member_subgroup_metrics",
+           "population_subgroup_metrics", "subgroup_masks", "subgroup_metrics"]

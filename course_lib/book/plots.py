@@ -47,3 +47,31 @@ def class_change_barplot(change: pd.Series, *, reference: float, reference_label
     ax.tick_params(axis="x", rotation=45)
     ax.legend(loc="upper left")
     return ax
+
+
+def interval_plot(table: pd.DataFrame, *, x: str, y: str, hue: str, low: str = "low", high: str = "high",
+                  reference: float | None = 0.0) -> plt.Axes:
+    """Points with their intervals: one column of points per ``x`` value, one colour per ``hue`` value.
+
+    ``table`` has one row per (``x``, ``hue``) pair with the estimate ``y`` and its interval
+    ``low``, ``high`` (e.g. :func:`~course_lib.analysis.changes.bootstrap_relative_change`).
+    A horizontal line marks ``reference`` unless it is None.
+    """
+    missing = [c for c in (x, y, hue, low, high) if c not in table]
+    if missing:
+        raise ValueError(f"table must have columns {[x, y, hue, low, high]}, missing {missing}")
+    xs, hues = list(pd.unique(table[x])), list(pd.unique(table[hue]))
+    width = 0.8 / max(len(hues), 1)
+    palette = sns.color_palette(n_colors=len(hues))
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.4 * len(xs)), 4.0))
+    for j, (name, color) in enumerate(zip(hues, palette)):
+        rows = table[table[hue] == name].set_index(x).reindex(xs)
+        positions = [i - 0.4 + width * (j + 0.5) for i in range(len(xs))]
+        errors = [rows[y] - rows[low], rows[high] - rows[y]]
+        ax.errorbar(positions, rows[y], yerr=errors, fmt="o", color=color, label=str(name), capsize=3)
+    if reference is not None:
+        ax.axhline(reference, color="black", linewidth=0.8)
+    ax.set_xticks(range(len(xs)), [str(v) for v in xs])
+    ax.set(xlabel=x, ylabel=y)
+    ax.legend(title=hue, fontsize=8, bbox_to_anchor=(1.01, 1), loc="upper left")
+    return ax
