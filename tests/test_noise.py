@@ -96,3 +96,17 @@ def test_seed_families_are_disjoint_and_shift_with_the_offset():
     assert experiments.seeds("smoke", "compressed") == (1000, 1001)
     assert experiments.seeds("smoke", "control") == (2000, 2001)
     assert experiments.seeds(replace(get_profile("smoke"), seed_offset=2), "control") == (22000, 22001)
+
+
+def test_impact_counts_beside_the_control():
+    rng = np.random.default_rng(0)
+    targets = rng.integers(0, 3, 300)
+    baseline = np.where(rng.random((5, 300)) < 0.8, targets, rng.integers(0, 3, 300))
+    control = np.where(rng.random((5, 300)) < 0.8, targets, rng.integers(0, 3, 300))
+    compressed = np.where(rng.random((5, 300)) < 0.6, targets, 0)   # class 0 absorbs the errors
+    table = class_impact.impact_counts(baseline=baseline, compressed={0.9: compressed}, targets=targets,
+                                       control=control, correction="bh")
+    direct = class_impact.class_impact(baseline=baseline, compressed=control, targets=targets, correction="bh")
+    assert table.loc[0.9, "noise impacted"] == direct.attrs["n_significant"] == 0
+    assert table.loc[0.9, "impacted"] == 3
+    assert table.loc[0.9, "p vs noise"] == pytest.approx(1 / 252)   # no other split of 10 members does as well
