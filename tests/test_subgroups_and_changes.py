@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from sklearn.metrics import accuracy_score, precision_score
 
 from course_lib.analysis.changes import (bootstrap_relative_change, cev, cev_sde, change_table, fpr_fnr_changes,
-                                        relative_change, sde)
+                                        relative_change, sde, unevenness)
 from course_lib.analysis.subgroups import (KEYS, METRICS, member_rates, member_subgroup_metrics, population_subgroup_metrics,
                                           subgroup_masks, subgroup_metrics)
 
@@ -480,3 +480,15 @@ def test_member_rates_with_weights_counts_each_example_that_often():
     assert rates[1, 0].tolist() == pytest.approx([1 / 3, 0.5, 0.0])
     with pytest.raises(ValueError, match="metric must be one of"):
         member_rates(y_true=[1, 0, 1], preds=[[0, 0, 1]], groups=groups, metric="ppv")
+
+
+def test_unevenness_is_the_largest_distance_from_the_aggregate_change():
+    columns = ["all", "a", "b", "c"]
+    baseline = np.array([[0.1, 0.2, 0.1, 0.0], [0.1, 0.2, 0.1, 0.0]])
+    compressed = np.array([[0.12, 0.2, 0.2, 0.1]])
+    # changes: all +20%, a 0%, b +100%, c undefined (zero baseline)
+    assert unevenness(baseline, compressed, columns=columns, groups=["a", "b", "c"]) == pytest.approx(80.0)
+    assert unevenness(baseline, compressed, columns=columns, groups=["a"]) == pytest.approx(20.0)
+    assert np.isnan(unevenness(baseline, compressed, columns=columns, groups=["c"]))
+    with pytest.raises(ValueError, match=r"missing \['d'\]"):
+        unevenness(baseline, compressed, columns=columns, groups=["d"])

@@ -8,5 +8,6 @@ module                                         what
 :mod:`~course_lib.analysis.subgroups`          subgroup audits: error, FPR, FNR, PPV per group
 :mod:`~course_lib.analysis.changes`            relative changes, Table 3, CEV and SDE
 :mod:`~course_lib.analysis.robustness`         corruptions and the accuracy they cost
+:mod:`~course_lib.analysis.noise`              what seeds alone produce: controls, permutation tests
 =============================================  =================================================
 """

@@ -388,6 +388,47 @@ def cev_sde(*, baseline: pd.DataFrame, compressed: pd.DataFrame, groups: Sequenc
     return {"CEV": cev(**rates), "SDE": sde(**rates)}
 
 
+def unevenness(baseline: Any, compressed: Any, *, columns: Sequence[str], groups: Sequence[str]) -> float:
+    """How unevenly two populations differ across groups: the largest distance of a group's change from the whole's.
+
+    .. math:: U = \\max_{g} \\left| \\Delta_g - \\Delta_{\\text{all}} \\right|, \\qquad
+              \\Delta_g = 100 \\, \\frac{\\bar r_g^{\\text{comp}} - \\bar r_g^{\\text{base}}}{\\bar r_g^{\\text{base}}},
+
+    with :math:`\\bar r_g` a rate averaged over the members: Table 3's normalised differences,
+    and how far the most affected group strays from the aggregate. Paired with
+    :func:`~course_lib.analysis.noise.control_test`, it asks whether compression moves the groups
+    more unevenly than a change of seeds does, instead of reading "the largest of eight noisy
+    changes is k times the aggregate" as a finding.
+
+    Parameters
+    ----------
+    baseline, compressed : array-like
+        Shape ``(K, G)`` and ``(K', G)``: a rate of every member on every subgroup
+        (:func:`~course_lib.analysis.subgroups.member_rates`).
+    columns : sequence of str
+        The ``G`` subgroup labels, in column order; must include ``"all"``.
+    groups : sequence of str
+        The groups to compare with ``"all"``; groups with an undefined change are left out.
+
+    Returns
+    -------
+    float
+        ``U`` in percentage points of relative change; NaN if no group's change is defined.
+    """
+    base, comp = np.asarray(baseline, dtype=float), np.asarray(compressed, dtype=float)
+    columns = list(columns)
+    if base.ndim != 2 or comp.ndim != 2 or base.shape[1] != len(columns) or comp.shape[1] != len(columns):
+        raise ValueError(f"baseline and compressed must have shape (K, G={len(columns)}), one column per label, "
+                         f"got {base.shape} and {comp.shape}")
+    missing = [g for g in ("all", *groups) if g not in columns]
+    if missing:
+        raise ValueError(f"columns must include 'all' and every group, missing {missing}")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        change = 100 * (comp.mean(0) - base.mean(0)) / np.where(base.mean(0) == 0, np.nan, base.mean(0))
+    distances = np.abs(change[[columns.index(g) for g in groups]] - change[columns.index("all")])
+    return float(np.nanmax(distances)) if not np.isnan(distances).all() else float("nan")
+
+
 def change_table(*, y_true: Any, baseline: Any, compressed: Any, groups: pd.DataFrame, metric: str = "error",
                  **kwargs: Any) -> pd.DataFrame:
     """One metric of every subgroup before and after compression, with Table 3's normalised difference.
@@ -421,4 +462,4 @@ def change_table(*, y_true: Any, baseline: Any, compressed: Any, groups: pd.Data
 
 
 __all__ = ["ZERO_BASELINE_POLICIES", "bootstrap_relative_change", "cev", "cev_sde", "change_table", "fpr_fnr_changes",
-           "relative_change", "sde"]
+           "relative_change", "sde", "unevenness"]

@@ -10,10 +10,13 @@ the recall of class ``c`` minus the mean top-1 accuracy :math:`\\bar a` of the p
 belongs to. Subtracting the population's overall accuracy asks whether a class changes *more
 than the model does*: under the null hypothesis a class loses exactly what top-1 loses. The
 dense and the compressed population's normalised recalls of a class are compared with Welch's
-two-sided t-test (unequal variances), as in the paper's code, and a class is *significantly
-impacted* when the p-value falls below the significance level, optionally after the
-Benjamini-Hochberg correction for testing every class at once (our addition; the paper does
-not correct).
+two-sided t-test (unequal variances), as in the paper's code, which fits populations trained
+independently (the paper's design, and the course's); for members that are paired (int8 copies
+of the dense members) the paired t-test fits instead. A class is *significantly impacted* when
+the p-value falls below the significance level, optionally after the Benjamini-Hochberg
+correction for testing every class at once (our addition; the paper does not correct).
+:func:`impact_counts` sets each count beside a control population's
+(:mod:`~course_lib.analysis.noise`).
 """
 
 from __future__ import annotations
