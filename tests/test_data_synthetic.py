@@ -51,6 +51,21 @@ def test_subgroup_shares_match_celeba_at_20000():
     assert (joint - CELEBA_JOINT_SHARES).abs().max() <= 1 / 20_000  # exact counts, up to rounding
 
 
+def test_balanced_mix_splits_each_hair_colour_evenly_between_men_and_women():
+    table = load_synthetic_celeba(split="all", n=4_000, mix="balanced").attributes
+    blond_share = CELEBA_JOINT_SHARES.groupby(level="blond").sum()[True]
+    cells = table.groupby(["true_blond", "male"]).size() / len(table)
+    assert cells[(True, True)] == pytest.approx(blond_share / 2, abs=1 / 4_000)
+    assert cells[(True, False)] == pytest.approx(blond_share / 2, abs=1 / 4_000)
+    assert cells[(False, True)] == pytest.approx((1 - blond_share) / 2, abs=1 / 4_000)
+    young_given_blond = table[table.true_blond].young.mean()
+    expected = CELEBA_TRAIN_COUNTS["young"][(True, True)] / (CELEBA_TRAIN_COUNTS["young"][(True, True)]
+                                                           + CELEBA_TRAIN_COUNTS["young"][(True, False)])
+    assert young_given_blond == pytest.approx(expected, abs=0.01)
+    with pytest.raises(ValueError, match="mix must be one of"):
+        load_synthetic_celeba(n=SMALL, mix="uniform")
+
+
 def test_dataset_shape_and_columns():
     ds = data.load("synthetic-celeba", split="train", n=SMALL)
     assert ds.images.shape == (round(SMALL * 2 / 3), 3, 32, 32)

@@ -87,15 +87,16 @@ def fashion_mnist(profile: str | Profile) -> tuple[ImageDataset, ImageDataset]:
     return train, test
 
 
-def synthetic_celeba(profile: str | Profile) -> tuple[ImageDataset, ImageDataset]:
+def synthetic_celeba(profile: str | Profile, *, mix: str = "celeba") -> tuple[ImageDataset, ImageDataset]:
     """The synthetic CelebA-like train and test sets of a profile (target: Blond).
 
-    ``synthetic_n`` examples are generated from the profile's ``data_seed``, two thirds for training and one third for
-    testing, all of them used: its rare groups (Blond males are 0.8% of the data) need every
-    example.
+    ``synthetic_n`` examples are generated from the profile's ``data_seed``, two thirds for
+    training and one third for testing, all of them used: its rare groups (Blond males are 0.8%
+    of the data) need every example. ``mix="balanced"`` renders the Blond x Male balanced pool of
+    :func:`~course_lib.data.synthetic.load_synthetic_celeba` instead.
     """
     profile = get_profile(profile)
-    load = {"n": profile.synthetic_n, "image_size": 32, "seed": profile.data_seed}
+    load = {"n": profile.synthetic_n, "image_size": 32, "seed": profile.data_seed, "mix": mix}
     return (data.load("synthetic-celeba", split="train", **load),
             data.load("synthetic-celeba", split="test", **load))
 

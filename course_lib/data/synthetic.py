@@ -53,7 +53,7 @@ import pandas as pd
 import torch
 
 from ..core import cache
-from ..core.validation import check_integer, check_real
+from ..core.validation import check_integer, check_option, check_real
 from .dataset import ImageDataset, check_split, from_uint8, seeded_test_mask
 from .faces import RenderOptions, render
 
@@ -84,8 +84,16 @@ RENDERINGS = ("typical", *NOISY_KINDS, *ATYPICAL_KINDS)
 
 
 
-def _joint_shares() -> pd.Series:
-    male, young = CELEBA_TRAIN_COUNTS["male"], CELEBA_TRAIN_COUNTS["young"]
+MIXES = ("celeba", "balanced")
+"""The attribute mixes a pool can have: CelebA's, or Blond x Male balanced (see :func:`load_synthetic_celeba`)."""
+
+
+def _joint_shares(mix: str = "celeba") -> pd.Series:
+    male, young = dict(CELEBA_TRAIN_COUNTS["male"]), CELEBA_TRAIN_COUNTS["young"]
+    if mix == "balanced":  # each hair colour split evenly between men and women; its total kept
+        for blond in (True, False):
+            half = (male[(blond, True)] + male[(blond, False)]) / 2
+            male[(blond, True)] = male[(blond, False)] = half
     total = sum(male.values())
     cells = {}
     for blond in (True, False):
@@ -113,7 +121,7 @@ def load_synthetic_celeba(*, split: str = "train", seed: int = 0, n: int = 30_00
                           hair_shift: float = 0.5, hair_spread: float = 0.2,
                           pixel_noise: float = 0.1, illumination: float = 0.2,
                           beard_strength: float = 0.8, age_texture: float = 0.35,
-                          noisy_rate: float = 0.02, atypical_rate: float = 0.02) -> ImageDataset:
+                          noisy_rate: float = 0.02, atypical_rate: float = 0.02, mix: str = "celeba") -> ImageDataset:
     """Synthetic CelebA faces, ``(N, 3, image_size, image_size)``, target *Blond*.
 
     One pool of ``n`` examples is rendered from ``seed`` (and cached on disk under
@@ -153,6 +161,12 @@ def load_synthetic_celeba(*, split: str = "train", seed: int = 0, n: int = 30_00
     noisy_rate, atypical_rate : float
         Shares of noisy and of atypical examples, each in [0, 0.5); the counts are
         ``round(rate * n)`` and the two subsets are disjoint.
+    mix : {"celeba", "balanced"}
+        ``"celeba"``: the (blond, male, young) shares of CelebA's training split
+        (:data:`CELEBA_JOINT_SHARES`). ``"balanced"``: the same share of blond people, split
+        evenly between men and women (and the non-blond likewise), *Young* given *Blond* as in
+        CelebA: blond men are then as common as blond women, and drawn the same way as in the
+        CelebA mix. The control that separates their rarity from their rendering.
 
     Returns
     -------
@@ -205,12 +219,15 @@ def load_synthetic_celeba(*, split: str = "train", seed: int = 0, n: int = 30_00
     check_integer(seed, "seed", low=0)
     check_integer(n, "n", low=100)
     check_real(test_fraction, "test_fraction", low=0, high=1, closed="neither")
+    check_option(mix, "mix", MIXES)
     options = RenderOptions(image_size, hair_shift, hair_spread, pixel_noise, illumination, beard_strength,
                             age_texture, noisy_rate, atypical_rate)
     options.check()
     seed, n = int(seed), int(n)
     config = {"dataset": NAME, "format": FORMAT_VERSION, "seed": seed, "n": n, **asdict(options)}
-    pool = cache.cached("data", config, lambda: build_pool(n, seed, options))
+    if mix != "celeba":  # the CelebA mix keeps the key it had before mixes existed
+        config["mix"] = mix
+    pool = cache.cached("data", config, lambda: build_pool(n, seed, options, mix))
     index = np.arange(n)
     if split != "all":
         test = seeded_test_mask(n, test_fraction=test_fraction, seed=seed)
@@ -220,13 +237,14 @@ def load_synthetic_celeba(*, split: str = "train", seed: int = 0, n: int = 30_00
                       CLASSES)
 
 
-def build_pool(n: int, seed: int, options: RenderOptions) -> dict:
+def build_pool(n: int, seed: int, options: RenderOptions, mix: str = "celeba") -> dict:
     """Render a pool: ``{"images": uint8 (n, 3, S, S), "targets": int64 (n,), "attributes": DataFrame}``.
 
     Uncached; :func:`load_synthetic_celeba` is the entry point.
     """
     rng = np.random.default_rng([seed, 0xCE1EBA])  # a stream apart from the split's default_rng(seed)
-    table = _sample_attributes(n, rng, noisy_rate=options.noisy_rate, atypical_rate=options.atypical_rate)
+    table = _sample_attributes(n, rng, noisy_rate=options.noisy_rate, atypical_rate=options.atypical_rate,
+                               shares=_joint_shares(mix))
     images = render(table, rng, options)
     return {"images": images, "targets": torch.from_numpy(table["blond"].to_numpy(np.int64)),
             "attributes": table}
@@ -241,12 +259,12 @@ def _allocate(total: int, weights: np.ndarray) -> np.ndarray:
     return counts
 
 
-def _sample_attributes(n: int, rng: np.random.Generator, *, noisy_rate: float,
-                       atypical_rate: float) -> pd.DataFrame:
+def _sample_attributes(n: int, rng: np.random.Generator, *, noisy_rate: float, atypical_rate: float,
+                       shares: pd.Series = CELEBA_JOINT_SHARES) -> pd.DataFrame:
     """The attribute table of a pool of ``n`` (see :func:`load_synthetic_celeba` for the columns)."""
-    counts = _allocate(n, CELEBA_JOINT_SHARES.to_numpy())
+    counts = _allocate(n, shares.to_numpy())
     cells = np.repeat(np.arange(len(counts)), counts)[rng.permutation(n)]
-    blond, male, young = (np.array(level, dtype=bool)[cells] for level in zip(*CELEBA_JOINT_SHARES.index))
+    blond, male, young = (np.array(level, dtype=bool)[cells] for level in zip(*shares.index))
     flipped = _paired_flips(blond, 2 * male + young, round(noisy_rate * blond.sum()), rng)
     n_corrupted, n_atypical = round(noisy_rate * n) - flipped.sum(), round(atypical_rate * n)
     others = rng.permutation(np.flatnonzero(~flipped))
