@@ -110,3 +110,4 @@ def test_impact_counts_beside_the_control():
     assert table.loc[0.9, "noise impacted"] == direct.attrs["n_significant"] == 0
     assert table.loc[0.9, "impacted"] == 3
     assert table.loc[0.9, "p vs noise"] == pytest.approx(1 / 252)   # no other split of 10 members does as well
+    assert table.loc[0.9, "p vs noise, adjusted"] == pytest.approx(1 / 252)   # one level: BH changes nothing

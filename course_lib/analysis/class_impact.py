@@ -110,7 +110,7 @@ def paired_t_test(a: ArrayLike, b: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     .. math:: t = \\frac{\\bar d}{s_d / \\sqrt{n}}, \\qquad d_i = a_i - b_i, \\qquad \\nu = n - 1,
 
     for samples whose rows are paired: member ``i`` of a compressed population made from member
-    ``i`` of the dense one (int8 weights of the same network), or sharing its seed.
+    ``i`` of the dense one (the int8 weights of the same network).
 
     Parameters
     ----------
@@ -232,7 +232,8 @@ def impact_counts(*, baseline: ArrayLike, compressed: Mapping[object, ArrayLike]
         One row per level: ``impacted`` (significant classes), ``hurt`` and ``helped`` (those
         whose normalised recall fell or rose), ``mean loss of hurt`` and ``mean gain of helped``
         (mean ``|change|`` of each set, NaN when empty); with ``control``, also ``noise
-        impacted`` (the control's count) and ``p vs noise`` (one-sided permutation p-value).
+        impacted`` (the control's count), ``p vs noise`` (one-sided permutation p-value) and
+        ``p vs noise, adjusted`` (Benjamini-Hochberg across the levels).
     """
     check_mapping(compressed, "compressed", of="levels to predictions")
 
@@ -252,4 +253,7 @@ def impact_counts(*, baseline: ArrayLike, compressed: Mapping[object, ArrayLike]
                                 compressed=check_labels(preds, "compressed"), control=check_labels(control, "control"),
                                 n_resamples=n_resamples, seed=seed)
             rows[level] |= {"noise impacted": int(test["control"]), "p vs noise": test["p"]}
-    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("level")
+    table = pd.DataFrame.from_dict(rows, orient="index").rename_axis("level")
+    if control is not None:
+        table["p vs noise, adjusted"] = _scipy_stats.false_discovery_control(table["p vs noise"].to_numpy())
+    return table

@@ -46,3 +46,9 @@ def hooker2020_table3() -> pd.DataFrame:
     """
     return pd.DataFrame.from_dict(_TABLE3, orient="index", columns=list(TABLE3_COLUMNS))
 
+
+
+GENDER_SHADES_ERROR = {"lighter-skinned men": 0.8, "darker-skinned women": 34.7}
+"""The extremes of Buolamwini and Gebru (2018, *Gender Shades*): the lowest error rate (percent)
+of the three commercial classifiers on lighter-skinned men (at most 0.8%) and the highest on
+darker-skinned women (up to 34.7%), from the paper's abstract."""

@@ -218,7 +218,9 @@ def train_population(data: ImageDataset | tuple[torch.Tensor, torch.Tensor], *, 
         :func:`~course_lib.training.loop.train_model`.
     seeds : sequence of int, optional
         One distinct seed per member (initialization and data order); default ``range(size)``.
-        Populations of different levels with the same seeds are paired member by member.
+        Populations of different levels trained with the same seeds share their members'
+        initialization and data order; the book trains each family of populations from seeds of
+        its own (:func:`course_lib.book.experiments.seeds`).
     model_kwargs : mapping, optional
         Arguments of :func:`~course_lib.training.models.make_model` besides ``seed``;
         ``in_channels``, ``image_size`` and ``num_classes`` default to those of ``data`` (for
@@ -287,8 +289,9 @@ def train_populations(data: ImageDataset | tuple[torch.Tensor, torch.Tensor], *,
     Returns
     -------
     dict
-        ``{level: Population}`` in the order of ``levels``; members with the same index are
-        paired (same seed, hence same initialization and data order).
+        ``{level: Population}`` in the order of ``levels``; members with the same index share
+        their seed, hence their initialization and data order. For independent populations, as
+        the papers train them, call :func:`train_population` with disjoint ``seeds`` instead.
     """
     if not levels:
         raise ValueError("levels must hold at least one level, got none")
