@@ -67,3 +67,10 @@ def test_the_published_table_covers_every_claim_of_the_chapters():
     assert all(int(row["runs held"]) == int(row["runs checked"]) for row in rows), \
         [row for row in rows if row["runs held"] != row["runs checked"]]
     assert min(int(row["runs checked"]) for row in rows) >= 3
+
+
+def test_merge_replaces_the_rechecked_chapters_only():
+    old = [{"chapter": "ch1", "claim": "a", "runs checked": "3", "runs held": "2"},
+           {"chapter": "ch2", "claim": "b", "runs checked": "3", "runs held": "3"}]
+    new = [{"chapter": "ch1", "claim": "a2", "runs checked": 3, "runs held": 3}]
+    assert claims.merge(old, new, ["ch1"]) == [new[0], old[1]]

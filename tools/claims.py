@@ -83,15 +83,25 @@ def table(runs: list[dict[str, list[dict]]]) -> list[dict]:
     return sorted(rows.values(), key=lambda r: (r["chapter"], r["claim"]))
 
 
+def merge(old: list[dict], new: list[dict], chapters: list[str]) -> list[dict]:
+    """The rows of ``new`` for the re-checked ``chapters``, with the rows of ``old`` for every other chapter."""
+    kept = [row for row in old if row["chapter"] not in chapters]
+    return sorted(kept + new, key=lambda r: (r["chapter"], r["claim"]))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+", type=parse_run, help="DATA_SEED:SEED_OFFSET, e.g. 0:0 1:1 2:2")
     parser.add_argument("--out", type=Path, default=Path("_build/claims"), help="folder for the executed copies")
     parser.add_argument("--table", type=Path, default=Path("claims.csv"), help="CSV table to write")
-    parser.add_argument("--chapters", nargs="*", default=[], help="only these chapters (names without .ipynb)")
+    parser.add_argument("--chapters", nargs="*", default=[],
+                        help="only these chapters (names without .ipynb); the table keeps its rows of the others")
     args = parser.parse_args(argv)
     results = [run(args.out.resolve(), data_seed, seed_offset, args.chapters) for data_seed, seed_offset in args.runs]
     rows = table(results)
+    if args.chapters and args.table.exists():
+        with open(args.table, newline="") as fh:
+            rows = merge(list(csv.DictReader(fh)), rows, args.chapters)
     with open(args.table, "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=FIELDS)
         writer.writeheader()
