@@ -85,7 +85,7 @@ RENDERINGS = ("typical", *NOISY_KINDS, *ATYPICAL_KINDS)
 
 
 MIXES = ("celeba", "balanced")
-"""The attribute mixes a pool can have: CelebA's, or Blond x Male balanced (see :func:`load_synthetic_celeba`)."""
+"""The attribute mixes a pool can have, CelebA's or one balanced in Blond x Male (see :func:`load_synthetic_celeba`)."""
 
 
 def _joint_shares(mix: str = "celeba") -> pd.Series:
