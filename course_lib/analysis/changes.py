@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from ..core.validation import check_integer, check_labels, check_option, check_real
-from .subgroups import RATES, member_rates, population_subgroup_metrics, subgroup_masks
+from .subgroups import RATES, member_rates, population_subgroup_metrics, resample_counts, subgroup_masks
 
 ZERO_BASELINE_POLICIES = ("raise", "drop")
 
@@ -133,6 +133,13 @@ def relative_change(*, baseline: Any, compressed: Any) -> Any:
     return result
 
 
+def _quiet_relative_change(*, baseline: np.ndarray, compressed: np.ndarray) -> np.ndarray:
+    """:func:`relative_change` of arrays without its zero-baseline warning (resampling loops expect NaNs there)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="relative_change: baseline is 0", category=UserWarning)
+        return relative_change(baseline=baseline, compressed=compressed)
+
+
 # --------------------------------------------------------------------------- Table 3 and CEV/SDE
 
 def bootstrap_relative_change(*, y_true: Any, baseline: Any, compressed: Any, groups: pd.DataFrame,
@@ -186,7 +193,7 @@ def bootstrap_relative_change(*, y_true: Any, baseline: Any, compressed: Any, gr
     members = [(np.arange(sizes[0])[None], np.arange(sizes[1])[None])]
     for start in range(0, n_boot, 100):  # example weights in chunks of 100 resamples
         size = min(100, n_boot - start)
-        draws.append(np.stack([np.bincount(rng.integers(0, len(y), len(y)), minlength=len(y)) for _ in range(size)]))
+        draws.append(resample_counts(rng, len(y), size))
         members.append((rng.integers(0, sizes[0], (size, sizes[0])), rng.integers(0, sizes[1], (size, sizes[1]))))
     table = {}
     for metric in metrics:
@@ -199,8 +206,7 @@ def bootstrap_relative_change(*, y_true: Any, baseline: Any, compressed: Any, gr
                 with warnings.catch_warnings():  # a group undefined in a resample: NaN, left out of the interval
                     warnings.simplefilter("ignore", RuntimeWarning)
                     means.append(np.nanmean(np.take_along_axis(rates, pick[:, :, None], 1), 1))
-            with np.errstate(invalid="ignore", divide="ignore"):
-                changes.append(100 * (means[1] - means[0]) / np.where(means[0] == 0, np.nan, means[0]))
+            changes.append(_quiet_relative_change(baseline=means[0], compressed=means[1]))
         changes = np.concatenate(changes)  # (1 + n_boot, G): the observed value first
         resampled = changes[1:]
         defined = ~np.isnan(resampled).all(0)
@@ -423,8 +429,7 @@ def unevenness(baseline: Any, compressed: Any, *, columns: Sequence[str], groups
     missing = [g for g in ("all", *groups) if g not in columns]
     if missing:
         raise ValueError(f"columns must include 'all' and every group, missing {missing}")
-    with np.errstate(invalid="ignore", divide="ignore"):
-        change = 100 * (comp.mean(0) - base.mean(0)) / np.where(base.mean(0) == 0, np.nan, base.mean(0))
+    change = _quiet_relative_change(baseline=base.mean(0), compressed=comp.mean(0))
     distances = np.abs(change[[columns.index(g) for g in groups]] - change[columns.index("all")])
     return float(np.nanmax(distances)) if not np.isnan(distances).all() else float("nan")
 

@@ -411,6 +411,18 @@ RATES = ("error", "fpr", "fnr")
 """The metrics :func:`member_rates` computes: the rates whose denominators depend on the group only."""
 
 
+def resample_counts(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
+    """How often each of ``n`` examples is drawn in each of ``size`` bootstrap resamples.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(size, n)``, int: row ``b`` counts the draws of every example in resample ``b``
+        (``n`` draws with replacement), the ``weights`` that :func:`member_rates` takes.
+    """
+    return np.stack([np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(size)])
+
+
 def member_rates(*, y_true: Any, preds: Any, groups: pd.DataFrame, metric: str = "error", pos_label: Any = 1,
                  weights: np.ndarray | None = None) -> np.ndarray:
     """One rate of every member on every subgroup, in one pass of array arithmetic.
@@ -432,7 +444,8 @@ def member_rates(*, y_true: Any, preds: Any, groups: pd.DataFrame, metric: str =
     pos_label : scalar
         The positive label.
     weights : numpy.ndarray, optional
-        Shape ``(B, N)``. Example weights (e.g. bootstrap counts), one row per resample.
+        Shape ``(B, N)``. Example weights (e.g. bootstrap counts, :func:`resample_counts`), one
+        row per resample.
 
     Returns
     -------
@@ -468,4 +481,4 @@ def over_members(table: pd.DataFrame, metrics: Sequence[str]) -> DataFrameGroupB
 
 
 __all__ = ["KEYS", "METRICS", "OVERALL", "RATES", "binary_labels", "member_rates", "member_subgroup_metrics",
-           "population_subgroup_metrics", "subgroup_masks", "subgroup_metrics"]
+           "population_subgroup_metrics", "resample_counts", "subgroup_masks", "subgroup_metrics"]
