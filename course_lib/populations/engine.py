@@ -69,10 +69,16 @@ def architecture(recipe: MemberRecipe, sample: torch.Tensor) -> Architecture:
 
 @dataclass
 class Group:
-    """Members trained side by side: stacked parameters ``(K, ...)`` and pruning masks."""
+    """Members trained side by side: stacked parameters and buffers ``(K, ...)``, and pruning masks.
+
+    The buffers are the BatchNorm running statistics; they are never pruned (nor are the
+    BatchNorm affine parameters: pruning acts on Conv and Linear weights only, the usual
+    convention), and the optimizer never sees them.
+    """
 
     layers: list[tuple[str, nn.Module]]
     params: dict[str, torch.Tensor]
+    buffers: dict[str, torch.Tensor]
     prunable: list[str]
     masks: dict[str, torch.Tensor]
 
@@ -81,9 +87,13 @@ class Group:
         """The members ``seeds`` at initialization, on ``recipe.device``."""
         layers, prunable = architecture
         members = [make_model(seed=seed, **recipe.model_kwargs) for seed in seeds]
-        params = {name: torch.stack([dict(m.named_parameters())[name].detach() for m in members])
-                  .to(recipe.device).requires_grad_() for name, _ in members[0].named_parameters()}
-        return cls(layers, params, prunable, {})
+
+        def stacked(tensors: Callable[[nn.Module], Iterator[tuple[str, torch.Tensor]]]) -> dict[str, torch.Tensor]:
+            return {name: torch.stack([dict(tensors(m))[name].detach() for m in members]).to(recipe.device)
+                    for name, _ in tensors(members[0])}
+
+        params = {name: p.requires_grad_() for name, p in stacked(nn.Module.named_parameters).items()}
+        return cls(layers, params, stacked(nn.Module.named_buffers), prunable, {})
 
     def __len__(self) -> int:
         return len(next(iter(self.params.values())))
@@ -93,8 +103,8 @@ class Group:
         return {name: p * self.masks[name] if name in self.masks else p for name, p in self.params.items()}
 
     def logits(self, images: torch.Tensor) -> torch.Tensor:
-        """``(K, B, classes)`` logits of ``images`` ``(B, K, C, H, W)``."""
-        return stacked_forward(self.layers, self.effective_params(), images)
+        """``(K, B, classes)`` training-mode logits of ``images`` ``(B, K, C, H, W)`` (BatchNorm statistics updated)."""
+        return stacked_forward(self.layers, self.effective_params() | self.buffers, images, training=True)
 
     @torch.no_grad()
     def prune(self, sparsity: float, scope: str) -> None:
@@ -109,7 +119,7 @@ class Group:
 
     def member_state(self, k: int) -> State:
         """State dict of member ``k`` as a model trained alone has it (:func:`~course_lib.compression.masks.masked_state`)."""
-        return masked_state({name: p[k] for name, p in self.params.items()},
+        return masked_state({name: p[k] for name, p in (self.params | self.buffers).items()},
                             {name: mask[k] for name, mask in self.masks.items()})
 
 
@@ -183,8 +193,12 @@ def _train_members(images: torch.Tensor, targets: torch.Tensor, group: Group, se
         order = torch.stack([training.epoch_order(n, g) for g in generators], dim=1).to(recipe.device)
         for start in training.batch_starts(n):
             batch = order[start:start + training.batch_size]  # (B, K): member k's examples in column k
+            inputs = images[batch]
+            if training.augments:  # each member's draws from its own generator, applied in one gather
+                draws = torch.stack([training.augmentation_draws(len(batch), g) for g in generators], dim=1)
+                inputs = training.augment(inputs, draws)
             optimizer.zero_grad(set_to_none=True)
-            logits = group.logits(images[batch])
+            logits = group.logits(inputs)
             losses = training.loss(logits.flatten(0, 1), targets[batch].T.flatten(), reduction="none")
             losses.view(len(seeds), -1).mean(1).sum().backward()
             optimizer.step()

@@ -45,7 +45,9 @@ class MemberRecipe:
 
         Without ``seed``: the configuration the members share.
         """
-        config = {"engine": ENGINE_VERSION, "data": data_hash, "model": self.model_kwargs, "sparsity": self.sparsity,
+        # Options added after the first engine enter only when used, so older members keep their keys.
+        model = {name: value for name, value in self.model_kwargs.items() if name != "batch_norm" or value}
+        config = {"engine": ENGINE_VERSION, "data": data_hash, "model": model, "sparsity": self.sparsity,
                   "pruning": asdict(self.schedule) if self.sparsity > 0 else None, **self.training.as_config(),
                   "device": self.device.type}
         return config if seed is None else {**config, "seed": seed}

@@ -4,6 +4,11 @@ The parameters of ``K`` members are stacked along a new first axis, ``(K, *shape
 convolution then becomes one grouped convolution (``groups = K``) over the members' images side
 by side in the channels, and every linear layer one batched matrix product. The forward pass of
 the stack computes each member's logits on its own images, in one call per layer.
+
+A :class:`~torch.nn.BatchNorm2d` layer stacks the same way: with the members side by side in
+the channels, one ``F.batch_norm`` over ``K * C`` channels normalises every channel of every
+member over that member's own batch, with its own affine parameters and its own running
+statistics (buffers stacked like the parameters, ``(K, C)``, updated in place in training).
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-STACKABLE = (nn.Conv2d, nn.Linear, nn.ReLU, nn.MaxPool2d, nn.Flatten)
+STACKABLE = (nn.Conv2d, nn.BatchNorm2d, nn.Linear, nn.ReLU, nn.MaxPool2d, nn.Flatten)
 """The layer types :func:`stacked_forward` can run."""
 
 
@@ -24,23 +29,29 @@ def stackable_layers(model: nn.Module, sample: torch.Tensor) -> list[tuple[str, 
     Raises
     ------
     ValueError
-        If ``model`` has buffers, a layer the engine cannot stack, or a forward pass that
-        :func:`stacked_forward` does not reproduce on ``sample`` ``(B, C, H, W)``.
+        If ``model`` has a layer the engine cannot stack, buffers other than those of its
+        BatchNorm layers, or a forward pass that :func:`stacked_forward` does not reproduce on
+        ``sample`` ``(B, C, H, W)`` in eval mode.
     """
     layers = [(name, module) for name, module in model.named_modules() if not any(True for _ in module.children())]
     unsupported = sorted({type(m).__name__ for _, m in layers if not isinstance(m, STACKABLE)}
                          | {"Conv2d(padding_mode != 'zeros')" for _, m in layers
-                            if isinstance(m, nn.Conv2d) and m.padding_mode != "zeros"})
-    if unsupported or any(True for _ in model.buffers()):
-        raise ValueError(f"model must consist of {[t.__name__ for t in STACKABLE]} layers without buffers, "
-                         f"got {unsupported or 'buffers'}")
+                            if isinstance(m, nn.Conv2d) and m.padding_mode != "zeros"}
+                         | {"BatchNorm2d(affine=False or track_running_stats=False)" for _, m in layers
+                            if isinstance(m, nn.BatchNorm2d) and not (m.affine and m.track_running_stats)})
+    if unsupported:
+        raise ValueError(f"model must consist of {[t.__name__ for t in STACKABLE]} layers, got {unsupported}")
+    foreign = [name for name, _ in model.named_buffers()
+               if not isinstance(model.get_submodule(name.rpartition(".")[0]), nn.BatchNorm2d)]
+    if foreign:
+        raise ValueError(f"model must have no buffers but those of its BatchNorm2d layers, got {foreign}")
     with torch.no_grad():
-        one_member = {name: p.unsqueeze(0) for name, p in model.named_parameters()}
+        one_member = {name: p.unsqueeze(0).clone() for name, p in model.state_dict(keep_vars=False).items()}
         try:
             stacked = stacked_forward(layers, one_member, sample.unsqueeze(1))[0]
         except RuntimeError:
             stacked = None
-        if stacked is None or not torch.allclose(stacked, model(sample), rtol=1e-4, atol=1e-5):
+        if stacked is None or not torch.allclose(stacked, model.eval()(sample), rtol=1e-4, atol=1e-5):
             raise ValueError("model's forward pass must be its layers applied in registration order "
                              "(Flatten between the convolutional and the linear layers)")
     return layers
@@ -61,7 +72,7 @@ def pool_before_relu(layers: Sequence[tuple[str, nn.Module]]) -> list[tuple[str,
 
 
 def stacked_forward(layers: Sequence[tuple[str, nn.Module]], params: Mapping[str, torch.Tensor],
-                     images: torch.Tensor) -> torch.Tensor:
+                     images: torch.Tensor, *, training: bool = False) -> torch.Tensor:
     """Logits of ``K`` members, each on its own images.
 
     Images pass the convolutional part as ``(B, K * C, H, W)`` (members side by side in the
@@ -74,9 +85,14 @@ def stacked_forward(layers: Sequence[tuple[str, nn.Module]], params: Mapping[str
         ``(name, layer)`` pairs from :func:`stackable_layers`; only the layers' hyperparameters
         are used.
     params : mapping of str to torch.Tensor
-        Every parameter of the model stacked over members: ``(K, *shape)``.
+        Every entry of the model's state dict stacked over members: ``(K, *shape)``; the
+        BatchNorm buffers ``running_mean``, ``running_var`` and ``num_batches_tracked`` too.
     images : torch.Tensor
         ``(B, K, C, H, W)``: ``images[:, k]`` is the batch of member ``k``.
+    training : bool
+        BatchNorm as in ``model.train()``: normalise by the batch's statistics and update the
+        running ones in place (``num_batches_tracked`` counts the updates). Otherwise as in
+        ``model.eval()``: normalise by the running statistics.
 
     Returns
     -------
@@ -92,6 +108,15 @@ def stacked_forward(layers: Sequence[tuple[str, nn.Module]], params: Mapping[str
         if isinstance(layer, nn.Conv2d):
             h = F.conv2d(h, weight.flatten(0, 1), None if bias is None else bias.flatten(), layer.stride,
                          layer.padding, layer.dilation, layer.groups * members)
+        elif isinstance(layer, nn.BatchNorm2d):
+            mean, var, count = (params[f"{name}.{buffer}"] for buffer in
+                                ("running_mean", "running_var", "num_batches_tracked"))
+            momentum = layer.momentum
+            if training:
+                count += 1
+                momentum = 1 / float(count[0]) if momentum is None else momentum
+            h = F.batch_norm(h, mean.view(-1), var.view(-1), weight.flatten(), bias.flatten(), training,
+                             momentum or 0.0, layer.eps)
         elif isinstance(layer, nn.Linear):
             h = torch.bmm(h, weight.transpose(1, 2)) if bias is None else torch.baddbmm(
                 bias.unsqueeze(1), h, weight.transpose(1, 2))

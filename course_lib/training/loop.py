@@ -34,7 +34,7 @@ def train_model(model: nn.Module, images: torch.Tensor, targets: torch.Tensor, *
         Epochs, batch size, learning rate and its schedule.
     seed : int
         Seed of the data order: each epoch visits the examples in a fresh permutation drawn
-        from a generator seeded with ``seed``.
+        from a generator seeded with ``seed``, which also draws the recipe's augmentations.
     device : str or torch.device
         Where to train.
     progress : bool
@@ -61,8 +61,11 @@ def train_model(model: nn.Module, images: torch.Tensor, targets: torch.Tensor, *
         order = recipe.epoch_order(len(y), generator).to(device)
         for start in recipe.batch_starts(len(y)):
             batch = order[start:start + recipe.batch_size]
+            inputs = x[batch]
+            if recipe.augments:
+                inputs = recipe.augment(inputs, recipe.augmentation_draws(len(batch), generator))
             optimizer.zero_grad(set_to_none=True)
-            recipe.loss(model(x[batch]), y[batch]).backward()
+            recipe.loss(model(inputs), y[batch]).backward()
             optimizer.step()
             scheduler.step()
             step += 1

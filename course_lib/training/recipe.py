@@ -16,7 +16,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ..core.validation import check_integer, check_option, check_real
+from ..core.validation import check_bool, check_integer, check_option, check_real
 
 LR_SCHEDULES = ("constant", "cosine")
 """The learning-rate schedules, ``"constant"`` or ``"cosine"`` (decay from ``lr`` to 0 over all steps)."""
@@ -40,18 +40,35 @@ class TrainingRecipe:
         (:class:`torch.optim.lr_scheduler.CosineAnnealingLR`): the last steps are small, so the
         final weights depend less on the last few batches and models trained with different
         seeds agree more. ``"constant"`` keeps ``lr``.
+    flip : bool
+        Flip every training image horizontally with probability 1/2 (faces and clothes look
+        the same mirrored; digits would not).
+    crop_padding : int
+        ``p >= 0``: pad every training image with ``p`` zero pixels on each side, then crop it
+        back to its size at a uniformly drawn offset in ``[0, 2p]`` on each axis (a shift by up
+        to ``p`` pixels). The flip comes after the crop; both are drawn afresh for every image
+        in every epoch from the model's data-order generator (:meth:`augmentation_draws`).
     """
 
     epochs: int
     batch_size: int = 128
     lr: float = 1e-3
     lr_schedule: str = "constant"
+    flip: bool = False
+    crop_padding: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "epochs", check_integer(self.epochs, "epochs", low=0))
         object.__setattr__(self, "batch_size", check_integer(self.batch_size, "batch_size", low=1))
         object.__setattr__(self, "lr", check_real(self.lr, "lr", low=0, closed="neither"))
         check_option(self.lr_schedule, "lr_schedule", LR_SCHEDULES)
+        check_bool(self.flip, "flip")
+        object.__setattr__(self, "crop_padding", check_integer(self.crop_padding, "crop_padding", low=0))
+
+    @property
+    def augments(self) -> bool:
+        """Whether training images are flipped or shifted."""
+        return self.flip or self.crop_padding > 0
 
     def steps(self, n: int) -> int:
         """Optimizer steps of training on ``n`` examples: ``epochs * ceil(n / batch_size)``."""
@@ -90,6 +107,47 @@ class TrainingRecipe:
         """The order ``(n,)`` in which one epoch visits the examples."""
         return torch.randperm(n, generator=generator)
 
+    def augmentation_draws(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        """The random choices of augmenting ``n`` images: ``(n, 3)`` int64 ``[flip, dy, dx]``.
+
+        ``flip`` is 0 or 1, ``dy`` and ``dx`` the crop offsets in ``[0, 2 * crop_padding]``.
+        Drawn from ``generator`` (nothing is drawn for an option that is off), so a model's
+        augmentations, like its data order, depend on its seed only.
+        """
+        draws = torch.zeros(n, 3, dtype=torch.int64)
+        if self.flip:
+            draws[:, 0] = torch.randint(0, 2, (n,), generator=generator)
+        if self.crop_padding:
+            draws[:, 1:] = torch.randint(0, 2 * self.crop_padding + 1, (n, 2), generator=generator)
+        return draws
+
+    def augment(self, images: torch.Tensor, draws: torch.Tensor) -> torch.Tensor:
+        """``images`` ``(..., C, H, W)`` cropped and flipped as ``draws`` ``(..., 3)`` say.
+
+        Every image gets its own offset and flip in one gather (no loop over images): any
+        leading axes, such as the ``(B, K)`` of a stacked population's batch, are flattened.
+        The pixels the shift brings in are zeros.
+        """
+        lead, (c, h, w) = images.shape[:-3], images.shape[-3:]
+        x, d = images.reshape(-1, c, h, w), draws.reshape(-1, 3).to(images.device)
+        if self.crop_padding:
+            p = self.crop_padding
+            rows = d[:, 1, None] + torch.arange(h, device=x.device)  # (M, H) rows of the padded image
+            cols = d[:, 2, None] + torch.arange(w, device=x.device)  # (M, W)
+            padded = F.pad(x, (p, p, p, p))
+            x = padded[torch.arange(len(x), device=x.device)[:, None, None], :, rows[:, :, None], cols[:, None, :]]
+            x = x.permute(0, 3, 1, 2)  # the gather puts the channels last
+        if self.flip:
+            x = torch.where(d[:, 0, None, None, None].bool(), x.flip(-1), x)
+        return x.reshape(*lead, c, h, w)
+
     def as_config(self) -> dict[str, Any]:
-        """The recipe as plain values (for cache keys)."""
-        return asdict(self)
+        """The recipe as plain values (for cache keys).
+
+        The augmentation options enter only when used: members trained before they existed
+        keep their keys.
+        """
+        config = asdict(self)
+        if not self.augments:
+            del config["flip"], config["crop_padding"]
+        return config
