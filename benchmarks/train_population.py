@@ -2,11 +2,12 @@
 
 Usage::
 
-    python benchmarks/train_population.py [--members K] [--epochs E] [--n-train N] [--repeats R]
+    python benchmarks/train_population.py [--members K] [--epochs E] [--n-train N] [--repeats R] [--batch-norm]
 
-Both ways follow one recipe: the reference ``SmallCNN`` of :func:`course_lib.training.models.make_model`,
-a stratified Fashion-MNIST subset of ``N`` training images, batch size 64, Adam with learning
-rate 1e-3, ``E`` epochs, member ``k`` initialised from seed ``k``.
+Both ways follow one recipe: the reference ``SmallCNN`` of :func:`course_lib.training.models.make_model`
+(with ``--batch-norm``, its BatchNorm variant), a stratified Fashion-MNIST subset of ``N``
+training images, batch size 64, Adam with learning rate 1e-3, ``E`` epochs, member ``k``
+initialised from seed ``k``.
 
 (a) ``plain loop``: what most tutorials write -- a ``DataLoader`` over a ``TensorDataset``
     (batch 64, ``shuffle=True``, samples collated one by one), one model after another.
@@ -48,6 +49,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--n-test", type=int, default=2_000, help="test images for the accuracies (default 2000)")
     parser.add_argument("--repeats", type=int, default=2, help="timed rounds; the fastest counts (default 2)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    parser.add_argument("--batch-norm", action="store_true", help="the SmallCNN with BatchNorm after every convolution")
     return parser.parse_args()
 
 
@@ -92,12 +94,17 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
+MODEL: dict = {}
+"""Arguments of ``make_model`` besides the data's: ``{"batch_norm": True}`` under ``--batch-norm``."""
+
+
 def plain_loop(images: torch.Tensor, targets: torch.Tensor, seeds: range, epochs: int,
                device: torch.device) -> list[nn.Module]:
     """The tutorial loop: DataLoader over a TensorDataset, one model after another."""
     trained = []
     for seed in seeds:
-        model = make_model(in_channels=images.shape[1], num_classes=10, image_size=images.shape[-1], seed=seed)
+        model = make_model(in_channels=images.shape[1], num_classes=10, image_size=images.shape[-1], seed=seed,
+                           **MODEL)
         model.to(device).train()
         optimizer = torch.optim.Adam(model.parameters(), lr=LR)
         loader = DataLoader(TensorDataset(images, targets), batch_size=BATCH_SIZE, shuffle=True,
@@ -129,7 +136,7 @@ def engine(images: torch.Tensor, targets: torch.Tensor, seeds: range, epochs: in
     """The population engine, exactly as the chapters call it (cache off, so it trains)."""
     return population.train_population((images, targets), size=len(seeds), seeds=seeds,
                                        recipe=TrainingRecipe(epochs=epochs, batch_size=BATCH_SIZE, lr=LR),
-                                       device=device, progress=False,
+                                       model_kwargs=MODEL, device=device, progress=False,
                                        cache=False).models()
 
 
@@ -157,6 +164,7 @@ def best_of(methods: dict, repeats: int, *args) -> dict[str, tuple[list[nn.Modul
 def main() -> None:
     args = parse_args()
     device = torch.device(args.device)
+    MODEL.update(batch_norm=args.batch_norm)
     train = data.load("fashion-mnist", split="train").sample(args.n_train, seed=0)
     test = data.load("fashion-mnist", split="test").sample(args.n_test, seed=0)
     seeds = range(args.members)
@@ -173,29 +181,32 @@ def main() -> None:
     results = best_of(methods, args.repeats, train.images, train.targets, seeds, args.epochs, device)
 
     reference = make_model(in_channels=train.images.shape[1], num_classes=len(train.classes),
-                           image_size=train.images.shape[-1], seed=0)
+                           image_size=train.images.shape[-1], seed=0, **MODEL)
     flops_per_image = 3 * forward_flops(reference, train.images)
     peak = max(peak_before, matmul_flops_per_second(device))  # measured twice: interference only slows it
     print(f"machine: {os.cpu_count()} CPUs, torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"device {device}; load average before the runs {load_before:.2f} "
           "(other programs competing for the cores slow both ways, the plain loop most)")
-    print(f"recipe: {args.members} members x {args.epochs} epochs on {args.n_train} Fashion-MNIST images, "
+    print(f"recipe: {args.members} {'BatchNorm ' * args.batch_norm}SmallCNNs x {args.epochs} epochs on "
+          f"{args.n_train} Fashion-MNIST images, "
           f"batch {BATCH_SIZE}, Adam lr {LR}; test on {args.n_test} images; best of {args.repeats} rounds")
     print(f"training FLOPs per image (3x forward): {flops_per_image / 1e6:.2f} MFLOP; "
           f"matmul rate: {peak / 1e9:.1f} GFLOP/s")
     print()
     print(f"{'method':<16} {'seconds':>8} {'model-epochs/s':>15} {'GFLOP/s':>8} {'of matmul':>10} "
           f"{'test accuracy (mean +- sd)':>27}")
-    rates = {}
+    rates, shares = {}, {}
     for name, (trained, seconds) in results.items():
         rates[name] = model_epochs / seconds
         flops = flops_per_image * args.n_train * model_epochs / seconds
+        shares[name] = flops / peak
         accs = np.array([training.accuracy(training.predict_logits(m, test.images).argmax(1), test.targets)
                          for m in trained])
         print(f"{name:<16} {seconds:>8.1f} {rates[name]:>15.3f} {flops / 1e9:>8.2f} {flops / peak:>10.1%} "
               f"{accs.mean():>19.4f} +- {accs.std(ddof=1) if len(accs) > 1 else 0:.4f}")
     print()
-    print(f"speedup: {rates['engine'] / rates['plain loop']:.2f}x")
+    print(f"speedup: {rates['engine'] / rates['plain loop']:.2f}x "
+          f"(engine at {shares['engine']:.0%} of the matmul rate, plain loop at {shares['plain loop']:.0%})")
 
 
 if __name__ == "__main__":

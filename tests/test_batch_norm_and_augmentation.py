@@ -15,7 +15,7 @@ from course_lib.populations import population
 from course_lib.populations import recipe as member_recipe
 from course_lib.training import models
 
-AUGMENTED = training.TrainingRecipe(epochs=2, batch_size=32, lr_schedule="cosine", flip=True, crop_padding=2)
+AUGMENTED = training.TrainingRecipe(epochs=2, batch_size=32, lr_schedule="one-cycle", flip=True, crop_padding=2)
 BN = {"batch_norm": True, "channels": (4, 8), "hidden": 16}
 
 

@@ -62,7 +62,21 @@ def test_schedules_change_the_model():
     trained = {schedule: training.train_model(models.make_model(in_channels=1, num_classes=2, image_size=8, seed=0),
                                               x, y, recipe=training.TrainingRecipe(epochs=2, batch_size=32, lr_schedule=schedule))
                for schedule in training.LR_SCHEDULES}
-    assert not torch.equal(training.predict_logits(trained["constant"], x), training.predict_logits(trained["cosine"], x))
+    logits = [training.predict_logits(trained[s], x) for s in training.LR_SCHEDULES]
+    assert not any(torch.equal(a, b) for i, a in enumerate(logits) for b in logits[i + 1:])
+
+
+def test_one_cycle_warms_up_to_lr_at_30_percent_then_anneals_far_below_it():
+    model = models.make_model(in_channels=1, num_classes=2, image_size=8, seed=0)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.1)
+    scheduler = training.TrainingRecipe(epochs=10, batch_size=1, lr=0.1, lr_schedule="one-cycle").scheduler(optimizer, 10)
+    lrs = []
+    for _ in range(100):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    assert lrs[0] == pytest.approx(0.1 / 25) and max(lrs) == pytest.approx(0.1) and int(np.argmax(lrs)) in (29, 30)
+    assert lrs[-1] < 1e-5 and optimizer.param_groups[0]["betas"][0] == pytest.approx(0.95, abs=1e-3)
 
 
 def test_accuracy_and_recall_per_class_exact():
@@ -89,7 +103,7 @@ def test_bad_arguments_name_themselves():
     model = models.make_model(in_channels=1, num_classes=2, image_size=8, seed=0)
     with pytest.raises(ValueError, match=r"targets must be an int64 tensor of shape \(10,\), one label per image"):
         training.train_model(model, x, y[:9], recipe=training.TrainingRecipe(epochs=1))
-    with pytest.raises(ValueError, match="lr_schedule must be one of \\['constant', 'cosine'\\], got 'step'"):
+    with pytest.raises(ValueError, match="lr_schedule must be one of \\['constant', 'cosine', 'one-cycle'\\], got 'step'"):
         training.TrainingRecipe(epochs=1, lr_schedule="step")
     with pytest.raises(ValueError, match="epochs must be an integer >= 0, got -1"):
         training.TrainingRecipe(epochs=-1)

@@ -18,8 +18,9 @@ import torch.nn.functional as F
 
 from ..core.validation import check_bool, check_integer, check_option, check_real
 
-LR_SCHEDULES = ("constant", "cosine")
-"""The learning-rate schedules, ``"constant"`` or ``"cosine"`` (decay from ``lr`` to 0 over all steps)."""
+LR_SCHEDULES = ("constant", "cosine", "one-cycle")
+"""The learning-rate schedules: ``"constant"``, ``"cosine"`` (decay from ``lr`` to 0 over all steps)
+or ``"one-cycle"`` (warm up to ``lr``, then anneal far below it)."""
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,11 @@ class TrainingRecipe:
         ``lr * (1 + cos(pi * t / T)) / 2`` over the ``T`` steps of training
         (:class:`torch.optim.lr_scheduler.CosineAnnealingLR`): the last steps are small, so the
         final weights depend less on the last few batches and models trained with different
-        seeds agree more. ``"constant"`` keeps ``lr``.
+        seeds agree more. ``"one-cycle"`` is Smith and Topin's (2019) policy as
+        :class:`torch.optim.lr_scheduler.OneCycleLR` implements it with its defaults: from
+        ``lr / 25`` up to ``lr`` over the first 30% of the steps, then cosine annealing down to
+        ``lr / 25 / 1e4`` (Adam's first moment coefficient cycles between 0.95 and 0.85 in the
+        opposite direction). ``"constant"`` keeps ``lr``.
     flip : bool
         Flip every training image horizontally with probability 1/2 (faces and clothes look
         the same mirrored; digits would not).
@@ -82,6 +87,8 @@ class TrainingRecipe:
         """The learning-rate schedule for training on ``n`` examples, stepped after every optimizer step."""
         if self.lr_schedule == "cosine":
             return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(self.steps(n), 1))
+        if self.lr_schedule == "one-cycle":
+            return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=self.lr, total_steps=max(self.steps(n), 2))
         return torch.optim.lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0)
 
     @staticmethod
