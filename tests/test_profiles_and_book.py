@@ -18,6 +18,20 @@ def test_three_profiles_grow_in_scale():
     assert not smoke.check_claims and course.check_claims and full.check_claims
 
 
+def test_faces_get_their_own_recipe_epochs_and_levels():
+    from course_lib.book import experiments
+    for name in ("smoke", "course", "full"):
+        profile = profiles.get_profile(name)
+        plain, faces = experiments.recipe(profile), experiments.recipe(profile, "utkface")
+        assert (plain.epochs, plain.flip, plain.crop_padding) == (profile.epochs, False, 0)
+        assert (faces.epochs, faces.lr_schedule, faces.flip, faces.crop_padding) == (
+            profile.face_epochs, "one-cycle", True, 2)
+        assert profile.face_levels[0] == 0.0 and 0.95 in profile.face_levels
+    assert experiments.MODELS["utkface"]["batch_norm"] is True
+    assert profiles.get_profile("course").face_n_train is None  # the whole training split
+    assert set(profiles.get_profile("course").face_levels) < set(profiles.get_profile("full").face_levels)
+
+
 def test_unknown_profile_names_the_choices():
     with pytest.raises(ValueError, match=r"profile must be one of \['course', 'full', 'smoke'\], got 'fast'"):
         profiles.get_profile("fast")

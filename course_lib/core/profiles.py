@@ -62,6 +62,14 @@ class Profile:
     data_seed : int
         Seed of the data: the examples drawn from Fashion-MNIST and UTKFace, the synthetic set
         rendered. 0 in every profile; ``make claims`` varies it (:func:`~course_lib.book.chapter.start`).
+    face_n_train : int or None
+        Training examples of the face classifiers (UTKFace); ``None``: the whole training split.
+    face_epochs : int
+        Training epochs of the face classifiers, whose recipe (BatchNorm, flips and shifts,
+        one-cycle schedule: :data:`~course_lib.book.experiments.RECIPES`) needs more of them.
+    face_levels : tuple of float or str
+        The compression levels of the face populations: the face models are the costliest of
+        the course, so under ``course`` only the baseline and the level the chapters read.
     seed_offset : int
         Shifts every population's seeds by ``10_000 * seed_offset``
         (:func:`~course_lib.book.experiments.seeds`); 0 in every profile, varied by ``make claims``.
@@ -81,6 +89,9 @@ class Profile:
     synthetic_n: int
     device: str
     check_claims: bool
+    face_n_train: int | None
+    face_epochs: int
+    face_levels: tuple[float | str, ...]
     data_seed: int = 0
     seed_offset: int = 0
 
@@ -108,6 +119,9 @@ PROFILES: dict[str, Profile] = {
         synthetic_n=3_000,
         device="cpu",
         check_claims=False,
+        face_n_train=1_000,
+        face_epochs=1,
+        face_levels=(0.0, 0.95),
     ),
     "course": Profile(
         name="course",
@@ -124,6 +138,9 @@ PROFILES: dict[str, Profile] = {
         synthetic_n=30_000,
         device="cpu",
         check_claims=True,
+        face_n_train=None,
+        face_epochs=12,
+        face_levels=(0.0, 0.95),
     ),
     "full": Profile(
         name="full",
@@ -140,6 +157,9 @@ PROFILES: dict[str, Profile] = {
         synthetic_n=90_000,
         device="auto",
         check_claims=True,
+        face_n_train=None,
+        face_epochs=30,
+        face_levels=(0.0, 0.9, 0.95, 0.99, "int8-tensor"),
     ),
 }
 
