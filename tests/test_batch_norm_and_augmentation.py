@@ -16,7 +16,7 @@ from course_lib.populations import recipe as member_recipe
 from course_lib.training import models
 
 AUGMENTED = training.TrainingRecipe(epochs=2, batch_size=32, lr_schedule="one-cycle", flip=True, crop_padding=2)
-BN = {"batch_norm": True, "channels": (4, 8), "hidden": 16}
+BN = {"batch_norm": True, "channels": (16, 16), "hidden": 16}  # multiples of the vector width: see stacked
 
 
 def toy_data(n: int = 192) -> tuple[torch.Tensor, torch.Tensor]:
@@ -152,3 +152,13 @@ def test_unstackable_batch_norm_is_refused():
     model.register_buffer("scale", torch.ones(1))
     with pytest.raises(ValueError, match=re.escape("no buffers but those of its BatchNorm2d layers, got ['scale']")):
         stacked.stackable_layers(model, torch.rand(2, 1, 8, 8))
+
+
+def test_a_batch_norm_member_does_not_depend_on_its_group():
+    x, y = toy_data()
+    kwargs = {"recipe": AUGMENTED, "model_kwargs": BN, "cache": False, "progress": False}
+    pairs = population.train_population((x, y), size=2, seeds=[3, 4], group_size=2, **kwargs)
+    five = population.train_population((x, y), size=5, seeds=[0, 1, 2, 3, 4], group_size=5, **kwargs)
+    for k, seed in enumerate((3, 4)):
+        state, other = pairs.state_dicts[k], five.state_dicts[five.seeds.index(seed)]
+        assert all(torch.equal(state[name], other[name]) for name in state)

@@ -9,6 +9,11 @@ A :class:`~torch.nn.BatchNorm2d` layer stacks the same way: with the members sid
 the channels, one ``F.batch_norm`` over ``K * C`` channels normalises every channel of every
 member over that member's own batch, with its own affine parameters and its own running
 statistics (buffers stacked like the parameters, ``(K, C)``, updated in place in training).
+PyTorch's channels-last BatchNorm kernels on a CPU sum a channel's values in an order that
+depends on where the channel falls in the SIMD registers; when every member's channel count is
+a multiple of 16 (the float lanes of AVX-512; AVX2 has 8), a member's channels always start on
+a register boundary and its results do not depend on its group. The course's BatchNorm models
+have 16, 32 and 64 channels; with other counts a member's float rounding depends on its group.
 """
 
 from __future__ import annotations
