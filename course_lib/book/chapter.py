@@ -18,7 +18,8 @@ def start(profile: str | Profile, *, seed: int = 0, data_seed: int = 0, seed_off
     """Prepare a chapter run and return its :class:`~course_lib.core.profiles.Profile`.
 
     Seeds Python, NumPy and PyTorch with ``seed``, turns on PyTorch's deterministic algorithms
-    (the same numbers on every re-execution on the same machine) and sets the plotting theme.
+    (the same numbers on every re-execution on the same machine; on a GPU also
+    ``CUBLAS_WORKSPACE_CONFIG=:4096:8`` unless already set) and sets the plotting theme.
     ``data_seed`` and ``seed_offset`` (the chapters' parameters, 0 by default) are set on the
     returned profile: ``make claims`` re-executes the chapters with other data and other
     population seeds to count how often each claim holds.
@@ -28,6 +29,8 @@ def start(profile: str | Profile, *, seed: int = 0, data_seed: int = 0, seed_off
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+    # Deterministic cuBLAS products need this workspace setting, read when CUDA starts (on a GPU).
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.use_deterministic_algorithms(True, warn_only=True)
     import seaborn as sns  # plotting is needed only in notebooks
 
