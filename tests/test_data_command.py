@@ -240,8 +240,10 @@ def test_missing_celeba_names_its_page(root):
         "CelebA", "missing", f"{folder} lacks img_align_celeba/, list_attr_celeba.txt, list_eval_partition.txt "
                              "(optional). Download them from https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html "
                              "(Align&Cropped Images: img_align_celeba.zip, unzipped; Anno: list_attr_celeba.txt; "
-                             "Eval: list_eval_partition.txt) into `celeba/` under `COURSE_DATA_DIR`. CelebA is for "
-                             "non-commercial research only.")
+                             "Eval: list_eval_partition.txt) into `celeba/` under `COURSE_DATA_DIR`, or load it "
+                                 "with download=True on a machine with internet access (torchvision fetches the files "
+                                 "from Google Drive; it needs the gdown package, and Google Drive often refuses for a "
+                                 "while when its daily quota is spent). CelebA is for non-commercial research only.")
 
 
 def test_celeba_is_counted_and_a_missing_image_is_damage(root):

@@ -80,9 +80,8 @@ def test_cifar10_missing_names_setting_files_and_download(root):
     assert str(info.value) == (
         f"CIFAR-10 not found in {root}: expected the folder cifar-10-batches-py/ with {CIFAR_FILES} "
         f"(missing: {CIFAR_FILES}). Set COURSE_DATA_DIR (currently '{root}') to the folder that holds them, "
-        "or pass root=. Load it with download=True on a machine with internet access (torchvision fetches "
-        "cifar-10-python.tar.gz and extracts it there), or download the CIFAR-10 python version from "
-        "https://www.cs.toronto.edu/~kriz/cifar.html and extract it there.")
+        f"or pass root=. {torchvision_sets.CIFAR10_HOW_TO_GET}")
+    assert "download=True" in str(info.value) and "https://www.cs.toronto.edu/~kriz/cifar.html" in str(info.value)
 
 
 def test_cifar10_missing_one_batch_is_listed(cifar_root):
@@ -97,7 +96,7 @@ def test_cifar10_download_failure_is_reported(root, monkeypatch):
 
     monkeypatch.setattr(torchvision.datasets, "CIFAR10", offline)
     with pytest.raises(DataNotFoundError, match=re.escape(
-            "extract it there (download=True failed: RuntimeError: network unreachable).")):
+            "`COURSE_DATA_DIR`. (download=True failed: RuntimeError: network unreachable)")):
         load_cifar10(download=True)
 
 
@@ -214,11 +213,8 @@ def test_celeba_missing_names_setting_files_and_download(root):
         f"CelebA not found in {root}: expected celeba/img_align_celeba/ (the aligned and cropped JPEGs), "
         "celeba/list_attr_celeba.txt and celeba/list_eval_partition.txt (missing: celeba/list_attr_celeba.txt, "
         "celeba/list_eval_partition.txt, celeba/img_align_celeba/). Set COURSE_DATA_DIR "
-        f"(currently '{root}') to the folder that holds them, or pass root=. Load it with download=True on a "
-        "machine with internet access (torchvision fetches the files from Google Drive; it needs the gdown "
-        "package and Google Drive often refuses for a while when its daily quota is spent), or download them "
-        "from https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html (Align&Cropped Images: img_align_celeba.zip, "
-        "unzipped into celeba/; Anno: list_attr_celeba.txt; Eval: list_eval_partition.txt).")
+        f"(currently '{root}') to the folder that holds them, or pass root=. {torchvision_sets.CELEBA_HOW_TO_GET}")
+    assert "gdown" in str(info.value) and "https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html" in str(info.value)
 
 
 def test_celeba_download_goes_through_torchvision(root, monkeypatch):

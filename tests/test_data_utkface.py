@@ -137,9 +137,9 @@ def test_missing_data_names_setting_files_and_download_page(tmp_path, monkeypatc
     assert str(info.value) == (
         f"UTKFace not found in {empty}: expected the archive UTKFace.tar.gz or the folder UTKFace/ extracted "
         f"from it. Set COURSE_DATA_DIR (currently '{empty}') to the folder that holds them, or pass root=. "
-        'Download "Aligned&Cropped Faces" (UTKFace.tar.gz) from the official UTKFace page '
-        "https://susanqq.github.io/UTKFace/ and put it there as is; the images are for non-commercial "
-        "research and education only.")
+        'Download "Aligned&Cropped Faces" (`UTKFace.tar.gz`) from the official UTKFace page '
+        "https://susanqq.github.io/UTKFace/ and put it, as it is, in the folder `COURSE_DATA_DIR` points at. "
+        "The images are for non-commercial research and education only; the course never redistributes them.")
     assert isinstance(info.value, FileNotFoundError)
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from conftest import shared_data_dir
 from course_lib import data
+from course_lib.data import fashion_mnist
 from course_lib.core.config import DataCorruptedError, DataNotFoundError
 
 
@@ -47,13 +48,12 @@ def test_reads_official_idx_files(tmp_path: Path, gz: bool):
 def test_missing_data_names_the_setting(tmp_path: Path):
     with pytest.raises(DataNotFoundError) as err:
         data.load("fashion-mnist", root=tmp_path, download=False)
-    raw = tmp_path.resolve() / "FashionMNIST" / "raw"
-    assert str(err.value) == (
-        f"Fashion-MNIST not found: {raw} lacks train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, "
-        "t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz. Set COURSE_DATA_DIR to the folder that holds "
-        f"FashionMNIST/raw/ (currently {tmp_path.resolve()}), or load it with download=True on a machine with "
-        "internet access (https://github.com/zalandoresearch/fashion-mnist)."
-    )
+    message = str(err.value)
+    assert message.startswith(
+        f"Fashion-MNIST not found in {tmp_path.resolve()}: expected FashionMNIST/raw/ with train-images-idx3-ubyte.gz, "
+        "train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz. Set COURSE_DATA_DIR (currently ")
+    assert message.endswith(f"to the folder that holds them, or pass root=. {fashion_mnist.HOW_TO_GET}")
+    assert "download=True" in message and "https://github.com/zalandoresearch/fashion-mnist" in message
 
 
 def test_failed_download_still_gives_the_clear_message(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):

@@ -25,23 +25,11 @@ _LOCATORS: dict[str, Callable[[Path], object]] = {
 """How to find each dataset that is read from disk (``"synthetic-celeba"`` is generated)."""
 
 
-HOW_TO_GET: dict[str, str] = {
-    "fashion-mnist": (f"Fashion-MNIST downloads itself on a machine with internet access (or run `make data`); "
-                      f"its files go in `FashionMNIST/raw/` under `{DATA_DIR_ENV}` ({fashion_mnist.HOMEPAGE})."),
-    "utkface": (f'Download "Aligned&Cropped Faces" (`{utkface.ARCHIVE}`) from the official UTKFace page '
-                f"{utkface.HOMEPAGE} and put it, as it is, in the folder `{DATA_DIR_ENV}` points at. "
-                "The images are for non-commercial research and education only; the course never "
-                "redistributes them."),
-    "cifar10": (f"Run `make data DATA_ARGS=--cifar10`, or download the python version from "
-                f"{torchvision_sets.CIFAR10_HOMEPAGE} and extract `{torchvision_sets.CIFAR10_FOLDER}/` "
-                f"under `{DATA_DIR_ENV}`."),
-    "celeba": (f"Download them from {torchvision_sets.CELEBA_HOMEPAGE} (Align&Cropped Images: "
-               f"img_align_celeba.zip, unzipped; Anno: {torchvision_sets.CELEBA_ATTR}; Eval: "
-               f"{torchvision_sets.CELEBA_PARTITION}) into `{torchvision_sets.CELEBA_FOLDER}/` under "
-               f"`{DATA_DIR_ENV}`. CelebA is for non-commercial research only."),
-}
-"""Where to get each dataset that is read from disk, and where it goes, without local paths
-(the notes of published pages quote it)."""
+HOW_TO_GET: dict[str, str] = {"fashion-mnist": fashion_mnist.HOW_TO_GET, "utkface": utkface.HOW_TO_GET,
+                              "cifar10": torchvision_sets.CIFAR10_HOW_TO_GET,
+                              "celeba": torchvision_sets.CELEBA_HOW_TO_GET}
+"""Where to get each dataset that is read from disk, and where it goes, without local paths: the
+loaders' own texts, which their errors end with (the notes of published pages quote them)."""
 
 
 def missing_data(name: str, *, root: str | Path | None = None) -> str | None:

@@ -20,9 +20,9 @@ import pandas as pd
 import torch
 
 from ..core import cache
-from ..core.config import DATA_DIR_ENV, DataCorruptedError, DataNotFoundError
+from ..core.config import DATA_DIR_ENV, DataCorruptedError
 from .dataset import ImageDataset, concat, from_uint8
-from .images import resolve_root
+from .images import not_found_error, resolve_root
 
 CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
            "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
@@ -30,6 +30,9 @@ _FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
           "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
 _IDX_IMAGES, _IDX_LABELS = 2051, 2049
 HOMEPAGE = "https://github.com/zalandoresearch/fashion-mnist"
+HOW_TO_GET = (f"Fashion-MNIST downloads itself on a machine with internet access (load it with download=True, "
+              f"or run `make data`); its files go in `FashionMNIST/raw/` under `{DATA_DIR_ENV}` ({HOMEPAGE}).")
+"""Where to get the data and where they go, without local paths (error messages and book notes quote it)."""
 
 
 def read_idx(path: Path) -> np.ndarray:
@@ -81,11 +84,8 @@ def locate(root: Path, *, download: bool) -> dict[str, tuple[Path, Path]]:
             pass
     missing = [s for s in stems if _find(raw_dir, s) is None]
     if missing:
-        raise DataNotFoundError(
-            f"Fashion-MNIST not found: {raw_dir} lacks {', '.join(f'{m}.gz' for m in missing)}. "
-            f"Set {DATA_DIR_ENV} to the folder that holds FashionMNIST/raw/ (currently {root}), "
-            f"or load it with download=True on a machine with internet access ({HOMEPAGE})."
-        )
+        raise not_found_error("Fashion-MNIST", root, f"FashionMNIST/raw/ with {', '.join(f'{m}.gz' for m in missing)}",
+                              HOW_TO_GET)
     return {split: (_find(raw_dir, img), _find(raw_dir, lab)) for split, (img, lab) in _FILES.items()}
 
 

@@ -43,7 +43,7 @@ import pandas as pd
 import torch
 
 from ..core import cache
-from ..core.config import DataCorruptedError
+from ..core.config import DATA_DIR_ENV, DataCorruptedError
 from .dataset import ImageDataset, check_split, concat, from_uint8
 from .images import check_image_size, decode_jpegs, not_found_error, resolve_root
 
@@ -78,6 +78,10 @@ def _sizes(folder: Path, names: Sequence[str]) -> list[list]:
 
 CIFAR10_HOMEPAGE = "https://www.cs.toronto.edu/~kriz/cifar.html"
 CIFAR10_FOLDER = "cifar-10-batches-py"
+CIFAR10_HOW_TO_GET = (f"Run `make data DATA_ARGS=--cifar10` or load it with download=True on a machine with internet "
+                      f"access (torchvision fetches cifar-10-python.tar.gz and extracts it), or download the python "
+                      f"version from {CIFAR10_HOMEPAGE} and extract `{CIFAR10_FOLDER}/` under `{DATA_DIR_ENV}`.")
+"""Where to get CIFAR-10 and where it goes, without local paths (error messages and book notes quote it)."""
 _CIFAR10_BATCHES = {"train": tuple(f"data_batch_{i}" for i in range(1, 6)), "test": ("test_batch",)}
 _CIFAR10_META = "batches.meta"
 _CIFAR10_FORMAT = 1
@@ -149,9 +153,7 @@ def locate_cifar10(root: Path, *, download: bool) -> Path:
         raise not_found_error(
             "CIFAR-10", root,
             f"the folder {CIFAR10_FOLDER}/ with {', '.join(wanted)} (missing: {', '.join(missing())})",
-            "Load it with download=True on a machine with internet access (torchvision fetches "
-            f"cifar-10-python.tar.gz and extracts it there), or download the CIFAR-10 python version from "
-            f"{CIFAR10_HOMEPAGE} and extract it there{failure}.")
+            CIFAR10_HOW_TO_GET + failure)
     return folder
 
 
@@ -219,6 +221,12 @@ CELEBA_FOLDER = "celeba"
 CELEBA_IMAGES = "img_align_celeba"
 CELEBA_ATTR = "list_attr_celeba.txt"
 CELEBA_PARTITION = "list_eval_partition.txt"
+CELEBA_HOW_TO_GET = (f"Download them from {CELEBA_HOMEPAGE} (Align&Cropped Images: img_align_celeba.zip, unzipped; "
+                     f"Anno: {CELEBA_ATTR}; Eval: {CELEBA_PARTITION}) into `{CELEBA_FOLDER}/` under `{DATA_DIR_ENV}`, "
+                     "or load it with download=True on a machine with internet access (torchvision fetches the "
+                     "files from Google Drive; it needs the gdown package, and Google Drive often refuses for a "
+                     "while when its daily quota is spent). CelebA is for non-commercial research only.")
+"""Where to get CelebA and where it goes, without local paths (error messages and book notes quote it)."""
 CELEBA_CLASSES = ("not blond", "blond")
 CELEBA_NATIVE_SIZE = 178  # aligned images are 178 wide, 218 high
 _CELEBA_PARTITIONS = {"train": 0, "valid": 1, "test": 2}
@@ -250,11 +258,7 @@ def locate_celeba(root: Path, *, download: bool) -> Path:
             "CelebA", root,
             f"{CELEBA_FOLDER}/{CELEBA_IMAGES}/ (the aligned and cropped JPEGs), {CELEBA_FOLDER}/{CELEBA_ATTR} "
             f"and {CELEBA_FOLDER}/{CELEBA_PARTITION} (missing: {', '.join(missing())})",
-            "Load it with download=True on a machine with internet access (torchvision fetches the files "
-            "from Google Drive; it needs the gdown package and Google Drive often refuses for a while when "
-            f"its daily quota is spent), or download them from {CELEBA_HOMEPAGE} (Align&Cropped Images: "
-            f"img_align_celeba.zip, unzipped into {CELEBA_FOLDER}/; Anno: {CELEBA_ATTR}; Eval: "
-            f"{CELEBA_PARTITION}){failure}.")
+            CELEBA_HOW_TO_GET + failure)
     return folder
 
 

@@ -36,7 +36,7 @@ import torch
 
 from ..core.validation import check_real
 from ..core import cache
-from ..core.config import DataCorruptedError
+from ..core.config import DATA_DIR_ENV, DataCorruptedError
 from .dataset import ImageDataset, check_split, from_uint8, seeded_test_mask
 from .images import check_image_size, decode_jpegs, not_found_error, resolve_root
 
@@ -52,6 +52,10 @@ AGE_GROUPS = ("0-19", "20-39", "40-59", "60+")
 _AGE_EDGES = (-1, 19, 39, 59, np.inf)  # right-closed bins: 0-19, 20-39, 40-59, 60 and over
 _LABELS = re.compile(r"^(?P<age>\d{1,3})_(?P<gender>[01])_(?P<race>[0-4])_")
 _FORMAT = 1  # bump when the decoded entry changes
+HOW_TO_GET = (f'Download "Aligned&Cropped Faces" (`{ARCHIVE}`) from the official UTKFace page {HOMEPAGE} '
+              f"and put it, as it is, in the folder `{DATA_DIR_ENV}` points at. The images are for "
+              "non-commercial research and education only; the course never redistributes them.")
+"""Where to get the data and where they go, without local paths (error messages and book notes quote it)."""
 
 
 class MalformedNameWarning(UserWarning):
@@ -90,9 +94,7 @@ def locate(root: Path) -> Path:
     if archive.is_file():
         return archive
     raise not_found_error(
-        "UTKFace", root, f"the archive {ARCHIVE} or the folder {FOLDER}/ extracted from it",
-        f'Download "Aligned&Cropped Faces" ({ARCHIVE}) from the official UTKFace page {HOMEPAGE} '
-        "and put it there as is; the images are for non-commercial research and education only.")
+        "UTKFace", root, f"the archive {ARCHIVE} or the folder {FOLDER}/ extracted from it", HOW_TO_GET)
 
 
 def folder_files(folder: Path) -> dict[str, tuple[str, int]]:
