@@ -8,8 +8,10 @@ cross-entropy of every batch. Sparse members are pruned during training exactly 
 :func:`~course_lib.compression.pruning.train_gradually_pruned` prunes one model: on the cubic
 schedule of its :class:`~course_lib.compression.pruning.PruningSchedule`, with masks from
 :func:`~course_lib.compression.masks.replace_masks`, the masked weights
-``weight * mask`` in the forward pass. Members agree with those functions up to the rounding
-of differently ordered float sums.
+``weight * mask`` in the forward pass; BatchNorm layers normalise each member's batch by its
+own statistics and keep its own running averages; the recipe's flips and shifts are drawn
+from each member's own generator. Members agree with those functions up to the rounding of
+differently ordered float sums.
 
 Only the arithmetic is arranged differently. The members of a group are stacked
 (:mod:`~course_lib.populations.stacked`) and trained as one network: the loss is the sum of
@@ -225,7 +227,9 @@ def train_missing(images: torch.Tensor, targets: torch.Tensor, seeds: Sequence[i
     much of its time in such waits, all of it when other programs compete for the cores). A
     member's result is then the same in any group of two or more (a group of one takes another
     code path in oneDNN), so a group of one is trained beside a copy of its member: however a
-    population was assembled (resumed, grown, repaired), not a bit of it changes. On a GPU one
+    population was assembled (resumed, grown, repaired), not a bit of it changes. (With
+    BatchNorm this needs channel counts that are multiples of 16: see
+    :mod:`~course_lib.populations.stacked`.) On a GPU one
     worker trains the groups in turn, with deterministic cuDNN algorithms; there, bit-identity
     across different groupings is not guaranteed. An exception (or an interruption) stops every
     worker at its next step; the groups finished by then stay stored.
