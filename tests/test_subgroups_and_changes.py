@@ -500,3 +500,19 @@ def test_resample_counts_draws_n_examples_per_resample_from_the_generator():
     expected = [np.bincount(expected_rng.integers(0, 4, 4), minlength=4) for _ in range(3)]
     assert counts.shape == (3, 4) and (counts.sum(1) == 4).all()
     assert np.array_equal(counts, np.stack(expected))
+
+
+def test_bootstrap_equals_recomputing_every_metric_on_every_resample():
+    y, pred, groups = _noisy(120, seed=3)
+    table = subgroup_metrics(y_true=y, y_pred=pred, groups=groups, n_boot=30, ci=0.8, seed=7).set_index("group")
+    rng = np.random.default_rng(7)
+    draws = [rng.integers(0, len(y), len(y)) for _ in range(30)]  # as resample_counts draws them
+    for name, mask in (("all", np.ones(len(y), bool)), ("a", groups.g.to_numpy() == "a")):
+        values = []
+        for idx in draws:
+            t, p = y[idx][mask[idx]], pred[idx][mask[idx]]
+            values.append([(t != p).mean(), (p[t == 0] == 1).mean(), (p[t == 1] == 0).mean(), (t[p == 1] == 1).mean()])
+        low, high = np.quantile(np.array(values), [0.1, 0.9], axis=0)
+        for m, metric in enumerate(METRICS):
+            assert table.loc[name, f"{metric}_low"] == pytest.approx(low[m], abs=1e-12)
+            assert table.loc[name, f"{metric}_high"] == pytest.approx(high[m], abs=1e-12)
