@@ -128,7 +128,26 @@ def test_quantization_keeps_batch_norm_in_float():
     for name in ("features.1.weight", "features.1.bias", "features.1.running_mean", "features.1.running_var"):
         assert torch.equal(pop.state_dicts[0][name], dense.state_dicts[0][name])
     assert not torch.equal(pop.state_dicts[0]["features.0.weight"], dense.state_dicts[0]["features.0.weight"])
-    assert quantization.quantize_model(dense.models()[0], "int8-tensor") is not None
+    quantized = quantization.quantize_model(dense.models()[0], "int8-tensor").state_dict()
+    assert torch.equal(quantized["features.1.running_var"], dense.state_dicts[0]["features.1.running_var"])
+
+
+def test_cumulative_batch_norm_averages_match_torch():
+    """``momentum=None`` (a cumulative average over the batches seen) in the stacked forward pass."""
+    from course_lib.populations import stacked
+    model = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.BatchNorm2d(16, momentum=None), nn.Flatten(),
+                          nn.Linear(16 * 64, 2))
+    layers = stacked.stackable_layers(model, torch.rand(2, 1, 8, 8))
+    assert model.training  # the check ran on a copy
+    params = {name: t.detach().unsqueeze(0).clone() for name, t in model.state_dict().items()}
+    batches = [torch.rand(4, 1, 8, 8, generator=torch.Generator().manual_seed(b)) for b in range(3)]
+    model.train()
+    for batch in batches:
+        expected = model(batch)
+        got = stacked.stacked_forward(layers, params, batch.unsqueeze(1), training=True)[0]
+        torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
+    for name in ("1.running_mean", "1.running_var", "1.num_batches_tracked"):
+        torch.testing.assert_close(params[name][0], model.state_dict()[name])
 
 
 def test_the_key_holds_batch_norm_and_augmentation_only_when_used():

@@ -96,7 +96,7 @@ def test_cifar10_download_failure_is_reported(root, monkeypatch):
 
     monkeypatch.setattr(torchvision.datasets, "CIFAR10", offline)
     with pytest.raises(DataNotFoundError, match=re.escape(
-            "`COURSE_DATA_DIR`. (download=True failed: RuntimeError: network unreachable)")):
+            "`COURSE_DATA_DIR`. The download failed: RuntimeError: network unreachable.")):
         load_cifar10(download=True)
 
 

@@ -30,6 +30,8 @@ def test_faces_get_their_own_recipe_epochs_and_levels():
     assert experiments.MODELS["utkface"]["batch_norm"] is True
     assert profiles.get_profile("course").face_n_train is None  # the whole training split
     assert set(profiles.get_profile("course").face_levels) < set(profiles.get_profile("full").face_levels)
+    with pytest.raises(ValueError, match=r"levels must hold 0.0, got \[0.9\]"):
+        experiments.populations("smoke", None, levels=[0.9], with_control=True)
 
 
 def test_unknown_profile_names_the_choices():

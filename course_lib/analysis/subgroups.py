@@ -180,9 +180,11 @@ def _frame(y_true: np.ndarray, y_pred: np.ndarray, features: pd.DataFrame) -> Me
     return MetricFrame(metrics=_METRIC_FUNCTIONS, y_true=y_true, y_pred=y_pred, sensitive_features=features)
 
 
-def _bootstrap(y_true: np.ndarray, y_pred: np.ndarray, masks: np.ndarray, n_boot: int, ci: float,
-               seed: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def _bootstrap(y_true: np.ndarray, y_pred: np.ndarray, masks: np.ndarray, weights: np.ndarray,
+               ci: float) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Percentile intervals ``{metric: (low (G,), high (G,))}`` of every group of ``masks`` ``(G, N)``.
+
+    ``weights`` ``(n_boot, N)``: how often each example is drawn in each resample (:func:`resample_counts`).
 
     fairlearn's bootstrap definition (the whole set resampled with replacement ``n_boot`` times,
     every metric recomputed on each resample, quantiles over the resamples where it is defined)
@@ -191,7 +193,6 @@ def _bootstrap(y_true: np.ndarray, y_pred: np.ndarray, masks: np.ndarray, n_boot
     fairlearn's ``MetricFrame`` rebuilds every frame for every resample, minutes where this
     takes a second.
     """
-    weights = resample_counts(np.random.default_rng(seed), len(y_true), n_boot).astype(np.float64)
     positive, predicted = y_true == 1, y_pred == 1
 
     def counts(condition: np.ndarray) -> np.ndarray:
@@ -215,6 +216,8 @@ def _table(y_true: np.ndarray, y_pred: np.ndarray, names: list[str], levels: lis
     # The whole set is a single group of a constant feature.
     subsets = [()] + [subset for order in range(1, len(names) + 1)
                       for subset in itertools.combinations(range(len(names)), order)]
+    weights = (resample_counts(np.random.default_rng(seed), len(y_true), n_boot).astype(np.float64)
+               if n_boot is not None else None)
     parts = []
     for subset in subsets:
         features = (codes[[f"a{i}" for i in subset]] if subset
@@ -226,7 +229,7 @@ def _table(y_true: np.ndarray, y_pred: np.ndarray, names: list[str], levels: lis
         if n_boot is not None:
             masks = np.array([np.logical_and.reduce([features.iloc[:, j].to_numpy() == code
                                                      for j, code in enumerate(cell)]) for cell in cells])
-            for metric, (low, high) in _bootstrap(y_true, y_pred, masks, n_boot, ci, seed).items():
+            for metric, (low, high) in _bootstrap(y_true, y_pred, masks, weights, ci).items():
                 part[f"{metric}_low"], part[f"{metric}_high"] = low, high
         if subset:
             part.insert(0, "scope", "unitary" if len(subset) == 1 else "intersection")

@@ -159,10 +159,14 @@ def populations(profile: str | Profile, train: ImageDataset, *, levels: Sequence
     one call of the engine (the same members as apart, bit for bit on a CPU: a member does not
     depend on its group). On 2 cores the 10 members of the two then train as two groups of 5,
     where each population alone would train as groups of 3 and 2, one core idle a third of the time.
+    It needs level ``0.0`` among ``levels``.
     """
     profile = get_profile(profile)
     levels = [check_level(level, "levels") for level in levels]
-    if check_bool(with_control, "with_control") and 0.0 in levels:
+    if check_bool(with_control, "with_control") and 0.0 not in levels:
+        raise ValueError(f"with_control=True trains the control beside the baseline, so levels must hold 0.0, "
+                         f"got {levels}")
+    if with_control:
         _population(profile, train, 0.0, seeds(profile, "baseline") + seeds(profile, "control"), progress)
     return {level: _population(profile, train, level, seeds(profile, "baseline" if level == 0.0 else "compressed"),
                                progress)

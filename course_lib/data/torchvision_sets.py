@@ -59,7 +59,7 @@ def _fetch(download: bool, missing: Callable[[], list[str]], fetch: Callable[[],
     try:
         fetch()
     except Exception as err:  # offline, a mirror down, a quota hit: reported with what is missing
-        return f" (download=True failed: {type(err).__name__}: {err})"
+        return f" The download failed: {type(err).__name__}: {err}."
     return ""
 
 

@@ -18,6 +18,7 @@ have 16, 32 and 64 channels; with other counts a member's float rounding depends
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 
 import torch
@@ -52,11 +53,18 @@ def stackable_layers(model: nn.Module, sample: torch.Tensor) -> list[tuple[str, 
         raise ValueError(f"model must have no buffers but those of its BatchNorm2d layers, got {foreign}")
     with torch.no_grad():
         one_member = {name: p.unsqueeze(0).clone() for name, p in model.state_dict(keep_vars=False).items()}
+        # Fresh BatchNorm statistics (mean 0, variance 1) would hide a misplaced buffer: use others.
+        generator = torch.Generator().manual_seed(0)
+        for name, tensor in one_member.items():
+            if name.endswith(("running_mean", "running_var")):
+                tensor.copy_(torch.rand(tensor.shape, generator=generator) + name.endswith("running_var"))
+        reference = copy.deepcopy(model).eval()
+        reference.load_state_dict({name: t[0] for name, t in one_member.items()})
         try:
             stacked = stacked_forward(layers, one_member, sample.unsqueeze(1))[0]
         except RuntimeError:
             stacked = None
-        if stacked is None or not torch.allclose(stacked, model.eval()(sample), rtol=1e-4, atol=1e-5):
+        if stacked is None or not torch.allclose(stacked, reference(sample), rtol=1e-4, atol=1e-5):
             raise ValueError("model's forward pass must be its layers applied in registration order "
                              "(Flatten between the convolutional and the linear layers)")
     return layers
