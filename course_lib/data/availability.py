@@ -28,8 +28,9 @@ _LOCATORS: dict[str, Callable[[Path], object]] = {
 HOW_TO_GET: dict[str, str] = {"fashion-mnist": fashion_mnist.HOW_TO_GET, "utkface": utkface.HOW_TO_GET,
                               "cifar10": torchvision_sets.CIFAR10_HOW_TO_GET,
                               "celeba": torchvision_sets.CELEBA_HOW_TO_GET}
-"""Where to get each dataset that is read from disk, and where it goes, without local paths: the
-loaders' own texts, which their errors end with (the notes of published pages quote them)."""
+"""Where to get each dataset that is read from disk and where it goes, without local paths.
+
+The loaders' own texts, which their errors end with; the notes of published pages quote them."""
 
 
 def missing_data(name: str, *, root: str | Path | None = None) -> str | None:

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from ..core.validation import check_bool, check_integer, check_option, check_real
 
 LR_SCHEDULES = ("constant", "cosine", "one-cycle")
-"""The learning-rate schedules: ``"constant"``, ``"cosine"`` (decay from ``lr`` to 0 over all steps)
+"""The learning-rate schedules, ``"constant"``, ``"cosine"`` (decay from ``lr`` to 0 over all steps)
 or ``"one-cycle"`` (warm up to ``lr``, then anneal far below it)."""
 
 
