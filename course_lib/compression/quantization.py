@@ -23,7 +23,10 @@ exactly those of the rounded weights. Biases stay float32 (TFLite keeps int32 bi
 ``input_scale * weight_scale``, an error far below that of the weights), and activations stay
 float32: unlike TFLite's full-integer quantization there is no activation rounding and no
 calibration data, so the int8 results here isolate, and slightly understate, the effect of a
-full integer pipeline.
+full integer pipeline. BatchNorm layers (their affine parameters and running statistics) stay
+float32 and are not folded into the convolution before it: TFLite folds them first, so its
+scales see the folded weights, and per-tensor int8 of a folded convolution can round
+differently from the unfolded one quantized here.
 """
 
 from __future__ import annotations
