@@ -216,8 +216,6 @@ def _table(y_true: np.ndarray, y_pred: np.ndarray, names: list[str], levels: lis
     # The whole set is a single group of a constant feature.
     subsets = [()] + [subset for order in range(1, len(names) + 1)
                       for subset in itertools.combinations(range(len(names)), order)]
-    weights = (resample_counts(np.random.default_rng(seed), len(y_true), n_boot).astype(np.float64)
-               if n_boot is not None else None)
     parts = []
     for subset in subsets:
         features = (codes[[f"a{i}" for i in subset]] if subset
@@ -226,11 +224,6 @@ def _table(y_true: np.ndarray, y_pred: np.ndarray, names: list[str], levels: lis
         index = (pd.MultiIndex.from_tuples(cells, names=list(features.columns)) if len(cells[0]) > 1
                  else pd.Index([cell[0] for cell in cells], name=features.columns[0]))
         part = _frame(y_true, y_pred, features).by_group.reindex(index).reset_index(drop=True)
-        if n_boot is not None:
-            masks = np.array([np.logical_and.reduce([features.iloc[:, j].to_numpy() == code
-                                                     for j, code in enumerate(cell)]) for cell in cells])
-            for metric, (low, high) in _bootstrap(y_true, y_pred, masks, weights, ci).items():
-                part[f"{metric}_low"], part[f"{metric}_high"] = low, high
         if subset:
             part.insert(0, "scope", "unitary" if len(subset) == 1 else "intersection")
             part.insert(1, "attributes", " & ".join(names[i] for i in subset))
@@ -242,6 +235,11 @@ def _table(y_true: np.ndarray, y_pred: np.ndarray, names: list[str], levels: lis
             part.insert(2, "group", OVERALL)
         parts.append(part)
     table = pd.concat(parts, ignore_index=True)
+    if n_boot is not None:  # every subgroup on the same resamples, in one pass
+        masks = np.array(list(_masks(names, levels, codes, len(y_true)).values()))
+        weights = resample_counts(np.random.default_rng(seed), len(y_true), n_boot).astype(np.float64)
+        for metric, (low, high) in _bootstrap(y_true, y_pred, masks, weights, ci).items():
+            table[f"{metric}_low"], table[f"{metric}_high"] = low, high
     table["count"] = table["count"].fillna(0).astype(np.int64)
     columns = [*KEYS, "count"]
     for metric in METRICS:
@@ -418,7 +416,11 @@ def subgroup_masks(groups: pd.DataFrame) -> pd.DataFrame:
     (['all', 'f', 'm'], [False, True, True])
     """
     n = len(groups) if isinstance(groups, (pd.DataFrame, pd.Series)) else 0
-    names, levels, codes = _attributes(groups, n)
+    return pd.DataFrame(_masks(*_attributes(groups, n), n))
+
+
+def _masks(names: list[str], levels: list[list], codes: pd.DataFrame, n: int) -> dict[str, np.ndarray]:
+    """``{group label: (N,) bool}`` of every subgroup, in the row order of :func:`subgroup_metrics`."""
     columns = {OVERALL: np.ones(n, dtype=bool)}
     for order in range(1, len(names) + 1):
         for subset in itertools.combinations(range(len(names)), order):
@@ -426,7 +428,7 @@ def subgroup_masks(groups: pd.DataFrame) -> pd.DataFrame:
                 label = " & ".join(str(levels[i][code]) for i, code in zip(subset, cell))
                 columns[label] = np.logical_and.reduce([codes[f"a{i}"].to_numpy() == code
                                                         for i, code in zip(subset, cell)])
-    return pd.DataFrame(columns)
+    return columns
 
 
 RATES = ("error", "fpr", "fnr")
