@@ -181,3 +181,59 @@ def test_a_batch_norm_member_does_not_depend_on_its_group():
     for k, seed in enumerate((3, 4)):
         state, other = pairs.state_dicts[k], five.state_dicts[five.seeds.index(seed)]
         assert all(torch.equal(state[name], other[name]) for name in state)
+
+
+# --------------------------------------------------------------------------- fine-tuning from trained members
+
+FINETUNE = training.TrainingRecipe(epochs=1, batch_size=32, lr_schedule="one-cycle", flip=True, crop_padding=1)
+
+
+def test_members_fine_tuned_from_a_start_match_train_model_from_its_weights():
+    """Tolerance as above; a sparse level prunes the trained member gradually during the fine-tuning."""
+    x, y = toy_data()
+    dense = population.train_population((x, y), size=2, seeds=[0, 1], recipe=AUGMENTED, model_kwargs=BN,
+                                        cache=False, progress=False)
+    for level in (0.0, 0.8):
+        tuned = population.train_population((x, y), level=level, size=2, seeds=[7, 8], recipe=FINETUNE,
+                                            model_kwargs=BN, start=dense, checkpoint_epochs=[0], cache=False,
+                                            progress=False)
+        for k, seed in enumerate(tuned.seeds):
+            torch.testing.assert_close(tuned.checkpoints[k][0], dense.state_dicts[k])  # it starts there
+            model = dense.models()[k]
+            single = (training.train_model(model, x, y, recipe=FINETUNE, seed=seed) if level == 0.0 else
+                      pruning.train_gradually_pruned(model, x, y, final_sparsity=level, recipe=FINETUNE, seed=seed))
+            torch.testing.assert_close(training.predict_logits(tuned.models()[k], x),
+                                       training.predict_logits(single, x), rtol=1e-4, atol=1e-5)
+        assert tuned.sparsities() == pytest.approx([level, level], abs=0.01)
+
+
+def test_the_start_enters_the_key_member_by_member(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path))
+    x, y = toy_data(64)
+    dense = population.train_population((x, y), size=2, recipe=FINETUNE, model_kwargs=BN, progress=False)
+    swapped = population.Population(0.0, dense.seeds, dense.model_kwargs, dense.state_dicts[::-1],
+                                    dense.checkpoints, dense.config)
+    tuned, other = (population.train_population((x, y), size=2, recipe=FINETUNE, model_kwargs=BN, start=start,
+                                                progress=False) for start in (dense, swapped))
+    assert tuned.config["start"] != other.config["start"] and "start" not in dense.config
+    assert not torch.equal(tuned.state_dicts[0]["classifier.weight"], other.state_dicts[0]["classifier.weight"])
+    # the same start again: the same keys, so the members are loaded, bit for bit
+    again = population.train_population((x, y), size=2, recipe=FINETUNE, model_kwargs=BN, start=dense,
+                                        progress=False)
+    assert all(torch.equal(a, b) for a, b in zip(again.state_dicts[1].values(), tuned.state_dicts[1].values()))
+
+
+def test_a_bad_start_is_named():
+    x, y = toy_data(64)
+    dense = population.train_population((x, y), size=2, recipe=FINETUNE, model_kwargs=BN, cache=False,
+                                        progress=False)
+    kwargs = {"recipe": FINETUNE, "model_kwargs": BN, "cache": False, "progress": False}
+    with pytest.raises(ValueError, match=re.escape("start must have one member per seed, got 2 members for 3")):
+        population.train_population((x, y), size=3, start=dense, **kwargs)
+    with pytest.raises(ValueError, match="start must be a dense population"):
+        population.train_population((x, y), size=2, start=population.quantize_population(dense, "int8-tensor"),
+                                    **kwargs)
+    with pytest.raises(ValueError, match="start must hold the model trained here"):
+        population.train_population((x, y), size=2, start=dense, **kwargs | {"model_kwargs": {**BN, "hidden": 32}})
+    with pytest.raises(TypeError, match="start"):
+        population.train_population((x, y), size=2, start=dense.state_dicts, **kwargs)

@@ -40,6 +40,30 @@ def test_control_test_exact_p_values():
     assert noise.control_test(_mean_of_other, alternative="less", **kwargs)["p"] == 1.0
 
 
+def test_paired_splits_swap_within_pairs_only():
+    splits = noise.paired_splits(3)
+    assert splits.shape == (8, 6) and splits[0].tolist() == [True, True, True, False, False, False]
+    assert (splits[:, :3] != splits[:, 3:]).all()  # one member of every pair in each group
+    assert len({tuple(row) for row in splits}) == 8
+    sampled = noise.paired_splits(12, n_resamples=100, seed=2)
+    assert sampled.shape == (100, 24) and sampled[0, :12].all() and (sampled[:, :12] != sampled[:, 12:]).all()
+    assert np.array_equal(sampled, noise.paired_splits(12, n_resamples=100, seed=2))
+
+
+def test_paired_control_test_exact_p_values():
+    # pairs (3, 0) and (4, 1): the four swaps give first-group means 3.5, 2, 1.5, 0.5 and differences 3, 0, -1, -3
+    kwargs = {"baseline": np.zeros((2, 1)), "compressed": [[3.0], [4.0]], "control": [[0.0], [1.0]]}
+    paired = noise.control_test(_mean_of_other, paired=True, **kwargs)
+    assert paired.to_dict() == {"compressed": 3.5, "control": 0.5, "excess": 3.0, "p": 0.25, "splits": 4}
+    assert noise.control_test(_mean_of_other, paired=True, alternative="two-sided", **kwargs)["p"] == 0.5
+    with pytest.raises(ValueError, match="paired=True needs compressed and control of the same size, got 2 and 1"):
+        noise.control_test(_mean_of_other, baseline=kwargs["baseline"], compressed=kwargs["compressed"],
+                           control=[[0.0]], paired=True)
+    counts = noise.exemplar_counts(baseline=[[0, 0], [0, 0]], compressed={0.9: [[1, 1], [1, 1]]},
+                                   control=[[0, 0], [0, 0]], paired=True)
+    assert counts.loc[0.9, ["count", "noise count"]].tolist() == [2, 0] and counts.loc[0.9, "p"] == 0.25
+
+
 def test_control_test_of_exchangeable_members_is_not_significant():
     rng = np.random.default_rng(0)
     p = noise.control_test(_mean_of_other, baseline=np.zeros((5, 1)), compressed=rng.normal(size=(5, 1)),

@@ -3,6 +3,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pandas as pd
 import pytest
 import torch
 
@@ -57,3 +58,27 @@ def test_importing_the_package_does_no_heavy_work():
             "print(sorted(heavy))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_finetuned_populations_are_paired_with_the_baseline(tmp_path, monkeypatch):
+    from course_lib.book import experiments
+    from course_lib.data import ImageDataset
+    from course_lib.populations import quantize_population
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path))
+    g = torch.Generator().manual_seed(0)
+    n = 640  # a few batches of the smoke profile: room for a pruning window
+    train = ImageDataset("toy", "train", torch.rand(n, 1, 8, 8, generator=g), torch.arange(n) % 2,
+                         pd.DataFrame(index=[str(i) for i in range(n)]), ("a", "b"))
+    made = experiments.finetuned_populations("smoke", train, levels=[0.0, 0.5, "int8-tensor"])
+    baseline = experiments.populations("smoke", train, levels=[0.0])[0.0]
+    smoke = profiles.get_profile("smoke")
+    for level in (0.0, 0.5):
+        assert made[level].seeds == experiments.seeds(smoke, "compressed")
+        assert made[level].config["epochs"] == smoke.face_finetune_epochs
+    assert made[0.0].config["start"] == made[0.5].config["start"]  # the same starts, hence pairs
+    assert made[0.5].sparsities() == pytest.approx([0.5] * smoke.population_size, abs=0.02)
+    expected = quantize_population(baseline, "int8-tensor")
+    assert all(torch.equal(a, b) for s, t in zip(made["int8-tensor"].state_dicts, expected.state_dicts)
+               for a, b in zip(s.values(), t.values()))
+    with pytest.raises(ValueError, match=r"levels must hold 0.0 \(the fine-tuned control\), got \[0.5\]"):
+        experiments.finetuned_populations("smoke", train, levels=[0.5])

@@ -426,6 +426,26 @@ def test_bootstrap_relative_change_is_seeded():
     assert run[0].equals(run[1]) and not run[0].equals(run[2])
 
 
+def test_paired_bootstrap_draws_the_same_members_on_both_sides():
+    # member k of pruned errs exactly where member k of dense does, plus on example 0: paired, every
+    # resample of pairs changes the error by the same 1/8 of the examples (each resample keeps all 8 examples' weight)
+    groups = pd.DataFrame({"g": ["a"] * 8})
+    y = np.zeros(8, dtype=int)
+    dense = np.zeros((4, 8), dtype=int)
+    dense[np.arange(4), np.arange(4) + 4] = 1  # member k errs on example 4 + k
+    pruned = dense.copy()
+    pruned[:, 0] = 1
+    paired = bootstrap_relative_change(y_true=y, baseline=dense, compressed=pruned, groups=groups, metrics=("error",),
+                                       paired=True, n_boot=200)
+    unpaired = bootstrap_relative_change(y_true=y, baseline=dense, compressed=pruned, groups=groups, metrics=("error",),
+                                         n_boot=200)
+    assert paired.loc["a", "error"] == unpaired.loc["a", "error"] == pytest.approx(100.0)
+    width = (paired.error_high - paired.error_low).iloc[0]
+    assert width < (unpaired.error_high - unpaired.error_low).iloc[0]
+    with pytest.raises(ValueError, match="paired=True needs populations of the same size, got 4 and 3"):
+        bootstrap_relative_change(y_true=y, baseline=dense, compressed=pruned[:3], groups=groups, paired=True)
+
+
 def test_change_table_has_both_means_and_the_normalised_difference():
     groups = pd.DataFrame({"g": ["a", "a", "b", "b"]})
     y = [1, 0, 1, 0]

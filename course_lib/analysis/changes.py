@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..core.validation import check_integer, check_labels, check_option, check_real
+from ..core.validation import check_bool, check_integer, check_labels, check_option, check_real
 from .subgroups import RATES, member_rates, population_subgroup_metrics, resample_counts, subgroup_masks
 
 ZERO_BASELINE_POLICIES = ("raise", "drop")
@@ -144,7 +144,7 @@ def _quiet_relative_change(*, baseline: np.ndarray, compressed: np.ndarray) -> n
 
 def bootstrap_relative_change(*, y_true: Any, baseline: Any, compressed: Any, groups: pd.DataFrame,
                               metrics: tuple[str, ...] = ("error", "fpr", "fnr"), pos_label: Any = 1,
-                              n_boot: int = 2000, ci: float = 0.95, seed: int = 0) -> pd.DataFrame:
+                              paired: bool = False, n_boot: int = 2000, ci: float = 0.95, seed: int = 0) -> pd.DataFrame:
     """Table 3's normalised difference of every subgroup, with a bootstrap interval.
 
     Hooker et al. (2020, Table 3) report ``100 * (compressed - baseline) / baseline`` of each
@@ -152,7 +152,9 @@ def bootstrap_relative_change(*, y_true: Any, baseline: Any, compressed: Any, gr
     number: which models were trained (the seeds) and which examples were tested. The interval
     resamples both: every resample draws the test examples with replacement (the same draw for
     both populations, which are tested on the same examples) and, independently, the members of
-    each population with replacement (populations trained from disjoint seeds, as in the paper).
+    each population with replacement (populations trained from disjoint seeds, as in the paper),
+    or, with ``paired=True``, the pairs of members (member ``k`` of ``compressed`` made from
+    member ``k`` of ``baseline``: the same draw for both).
 
     Parameters
     ----------
@@ -166,6 +168,9 @@ def bootstrap_relative_change(*, y_true: Any, baseline: Any, compressed: Any, gr
         Any of ``"error"``, ``"fpr"``, ``"fnr"``.
     pos_label : scalar
         The positive label.
+    paired : bool
+        Resample pairs of members rather than each population's members on their own (then
+        ``K' = K``).
     n_boot : int
         Number of resamples.
     ci : float
@@ -188,13 +193,16 @@ def bootstrap_relative_change(*, y_true: Any, baseline: Any, compressed: Any, gr
     rng = np.random.default_rng(check_integer(seed, "seed", low=0))
     y = np.asarray(y_true)
     sizes = [len(check_labels(p, name)) for p, name in ((baseline, "baseline"), (compressed, "compressed"))]
+    if check_bool(paired, "paired") and sizes[0] != sizes[1]:
+        raise ValueError(f"paired=True needs populations of the same size, got {sizes[0]} and {sizes[1]} members")
     labels = subgroup_masks(groups).columns
     draws = [np.ones((1, len(y)))]
     members = [(np.arange(sizes[0])[None], np.arange(sizes[1])[None])]
     for start in range(0, n_boot, 100):  # example weights in chunks of 100 resamples
         size = min(100, n_boot - start)
         draws.append(resample_counts(rng, len(y), size))
-        members.append((rng.integers(0, sizes[0], (size, sizes[0])), rng.integers(0, sizes[1], (size, sizes[1]))))
+        first = rng.integers(0, sizes[0], (size, sizes[0]))
+        members.append((first, first if paired else rng.integers(0, sizes[1], (size, sizes[1]))))
     table = {}
     for metric in metrics:
         changes = []
@@ -446,7 +454,7 @@ def change_table(*, y_true: Any, baseline: Any, compressed: Any, groups: pd.Data
     metric : str
         ``"error"``, ``"fpr"`` or ``"fnr"``.
     **kwargs
-        ``pos_label``, ``n_boot``, ``ci``, ``seed`` of :func:`bootstrap_relative_change`.
+        ``pos_label``, ``paired``, ``n_boot``, ``ci``, ``seed`` of :func:`bootstrap_relative_change`.
 
     Returns
     -------

@@ -18,6 +18,11 @@ populations (every sparsity level, and the dense members that quantization start
 (:mod:`course_lib.analysis.noise`): whatever the baseline and the control disagree on, seeds
 alone produced. Compressed members are not paired with baseline members, so the tests that
 compare the two are tests for independent samples.
+
+The face models are the exception (:func:`finetuned_populations`). They are the costliest of the
+course, so their compressed members are made from the baseline's by a short fine-tuning
+during which they are pruned, and their control is the same fine-tuning without the pruning:
+every comparison of faces is *paired*, member by member, and its tests are the paired ones.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from ..core.profiles import Profile, get_profile
 from ..data import ImageDataset
 from ..data.utkface import MalformedNameWarning
 from ..core.validation import check_bool, check_option
-from ..populations import Level, Population, check_level, train_population
+from ..populations import Level, Population, check_level, quantize_population, train_population
 from ..training import TrainingRecipe
 
 SEED_FAMILIES = {"baseline": 0, "compressed": 1_000, "control": 2_000}
@@ -171,6 +176,39 @@ def populations(profile: str | Profile, train: ImageDataset, *, levels: Sequence
     return {level: _population(profile, train, level, seeds(profile, "baseline" if level == 0.0 else "compressed"),
                                progress)
             for level in levels}
+
+
+def finetuned_populations(profile: str | Profile, train: ImageDataset, *, levels: Sequence[Level],
+                          progress: bool = False) -> dict[Level, Population]:
+    """Populations made from the members of the baseline population: the paired design.
+
+    Each sparse level fine-tunes every baseline member (:func:`populations` at level ``0.0``)
+    for the profile's ``face_finetune_epochs`` with :func:`recipe`'s options, pruning it
+    gradually to that sparsity over the fine-tuning (Zhu & Gupta 2017 prune trained models this
+    way). Level ``0.0`` is the same fine-tuning without pruning: the *control* of the paired
+    design, what the fine-tuning alone changes. Both use the *compressed* family of seeds for
+    the data order and augmentation, so within a pair pruning is the only difference. A
+    quantization scheme quantizes the baseline members themselves (it needs no training).
+    Member ``k`` of every population returned is paired with member ``k`` of the baseline:
+    compare them with ``paired=True``.
+
+    It needs level ``0.0`` among ``levels``: a comparison without its control is not made.
+    """
+    profile = get_profile(profile)
+    levels = [check_level(level, "levels") for level in levels]
+    if 0.0 not in levels:
+        raise ValueError(f"levels must hold 0.0 (the fine-tuned control), got {levels}")
+    baseline = populations(profile, train, levels=[0.0], progress=progress)[0.0]
+    tuning = replace(recipe(profile, train.name), epochs=profile.face_finetune_epochs)
+    made = {}
+    for level in levels:
+        if isinstance(level, str):
+            made[level] = quantize_population(baseline, level)
+        else:
+            made[level] = train_population(train, level=level, size=len(baseline), seeds=seeds(profile, "compressed"),
+                                           recipe=tuning, model_kwargs=MODELS.get(train.name), start=baseline,
+                                           device=profile.torch_device, progress=progress)
+    return made
 
 
 def control(profile: str | Profile, train: ImageDataset, *, progress: bool = False) -> Population:

@@ -67,6 +67,9 @@ class Profile:
     face_epochs : int
         Training epochs of the face classifiers, whose recipe (BatchNorm, flips and shifts,
         one-cycle schedule: :data:`~course_lib.book.experiments.RECIPES`) needs more of them.
+    face_finetune_epochs : int
+        Epochs of fine-tuning that make the compressed face models from the baseline's members
+        (:func:`~course_lib.book.experiments.finetuned_populations`), and their control.
     face_levels : tuple of float or str
         The compression levels of the face populations: the face models are the costliest of
         the course, so under ``course`` only the baseline and the level the chapters read.
@@ -91,6 +94,7 @@ class Profile:
     check_claims: bool
     face_n_train: int | None
     face_epochs: int
+    face_finetune_epochs: int
     face_levels: tuple[float | str, ...]
     data_seed: int = 0
     seed_offset: int = 0
@@ -121,6 +125,7 @@ PROFILES: dict[str, Profile] = {
         check_claims=False,
         face_n_train=1_000,
         face_epochs=1,
+        face_finetune_epochs=1,
         face_levels=(0.0, 0.95),
     ),
     "course": Profile(
@@ -140,6 +145,7 @@ PROFILES: dict[str, Profile] = {
         check_claims=True,
         face_n_train=None,
         face_epochs=12,
+        face_finetune_epochs=3,
         face_levels=(0.0, 0.95),
     ),
     "full": Profile(
@@ -159,6 +165,7 @@ PROFILES: dict[str, Profile] = {
         check_claims=True,
         face_n_train=None,
         face_epochs=30,
+        face_finetune_epochs=6,
         face_levels=(0.0, 0.9, 0.95, 0.99, "int8-tensor"),
     ),
 }

@@ -1,7 +1,7 @@
 """The population engine: members trained side by side, each exactly as it would be alone.
 
 Member ``k`` of a population is what :func:`~course_lib.training.loop.train_model` makes of
-``make_model(seed=seeds[k])`` with ``seed=seeds[k]`` and the population's
+``make_model(seed=seeds[k])`` (or of a trained model it starts from, to fine-tune it) with ``seed=seeds[k]`` and the population's
 :class:`~course_lib.training.recipe.TrainingRecipe`: the same initial weights, the same data
 order, the same optimizer and learning-rate schedule (both taken from the recipe), the mean
 cross-entropy of every batch. Sparse members are pruned during training exactly as
@@ -86,9 +86,12 @@ class Group:
 
     @classmethod
     def build(cls, seeds: Sequence[int], recipe: MemberRecipe, architecture: Architecture) -> Group:
-        """The members ``seeds`` at initialization, on ``recipe.device``."""
+        """The members ``seeds`` at initialization (or at their ``recipe.starts``), on ``recipe.device``."""
         layers, prunable = architecture
         members = [make_model(seed=seed, **recipe.model_kwargs) for seed in seeds]
+        if recipe.starts is not None:
+            for seed, member in zip(seeds, members):
+                member.load_state_dict(recipe.starts[seed])
 
         def stacked(tensors: Callable[[nn.Module], Iterator[tuple[str, torch.Tensor]]]) -> dict[str, torch.Tensor]:
             return {name: torch.stack([dict(tensors(m))[name].detach() for m in members]).to(recipe.device)

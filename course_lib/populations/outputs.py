@@ -12,7 +12,6 @@ version -- and is verified on load like every cache entry: a damaged one is repo
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -20,21 +19,10 @@ import torch
 
 from ..compression.masks import State
 from ..core.cache import cached
-from .recipe import ENGINE_VERSION, data_fingerprint
+from .recipe import ENGINE_VERSION, data_fingerprint, weights_fingerprint
 
 NAMESPACE = "outputs"
 """The cache namespace of population outputs (trained members live in ``"populations"``)."""
-
-
-def weights_fingerprint(states: Sequence[State]) -> str:
-    """SHA-256 (hex, 32 characters) of the names, dtypes, shapes and values of every tensor of ``states``."""
-    digest = hashlib.sha256()
-    for state in states:
-        for name, tensor in state.items():
-            array = tensor.detach().cpu().contiguous().numpy()
-            digest.update(f"{name}{array.dtype}{array.shape}".encode())
-            digest.update(array)
-    return digest.hexdigest()[:32]
 
 
 def outputs_config(states: Sequence[State], images: torch.Tensor, *, batch_size: int,

@@ -197,7 +197,7 @@ def quantize_population(population: Population, scheme: str) -> Population:
 def train_population(data: ImageDataset | tuple[torch.Tensor, torch.Tensor], *, level: Level = 0.0, size: int,
                      recipe: TrainingRecipe, seeds: Sequence[int] | None = None,
                      model_kwargs: Mapping[str, Any] | None = None, schedule: PruningSchedule = PruningSchedule(),
-                     checkpoint_epochs: Sequence[int] = (), group_size: int | None = None,
+                     checkpoint_epochs: Sequence[int] = (), group_size: int | None = None, start: Population | None = None,
                      device: str | torch.device = "cpu", progress: bool = True, cache: bool = True) -> Population:
     """Train (or load from the cache) ``size`` models that differ only in their seed.
 
@@ -231,6 +231,14 @@ def train_population(data: ImageDataset | tuple[torch.Tensor, torch.Tensor], *, 
         Epochs in ``[0, epochs]`` after which every member's state dict is kept (for VoG);
         ``0`` is the initialization. Not part of the cache key: a cached member that lacks one
         of them is retrained (to the same weights) and stored with the old and new checkpoints.
+    start : Population, optional
+        Fine-tune instead of training from scratch: member ``k`` starts from the final weights
+        and BatchNorm statistics of member ``k`` of ``start``, a dense population of the same
+        model and size (not quantized), with a fresh optimizer and learning-rate schedule;
+        ``seeds[k]`` still draws its data order and augmentation. A sparse level then prunes
+        the trained model gradually over the fine-tuning, as Zhu & Gupta (2017) prune trained
+        models. The starting weights are part of the cache key. Members are *paired* with
+        ``start``'s: compare them with paired statistics.
     group_size : int, optional
         Members stacked into one network (and stored together). Default: on a GPU all of them
         (up to 32); on a CPU ``ceil(K / torch.get_num_threads())`` (up to 8), so that every core
@@ -250,8 +258,8 @@ def train_population(data: ImageDataset | tuple[torch.Tensor, torch.Tensor], *, 
     level = check_level(level)
     if isinstance(level, str):
         dense = train_population(data, level=0.0, size=size, recipe=recipe, seeds=seeds, model_kwargs=model_kwargs,
-                                 checkpoint_epochs=checkpoint_epochs, group_size=group_size, device=device,
-                                 progress=progress, cache=cache)
+                                 checkpoint_epochs=checkpoint_epochs, group_size=group_size, start=start,
+                                 device=device, progress=progress, cache=cache)
         return quantize_population(dense, level)
     seeds = check_seeds(size, seeds)
     images, targets, num_classes = training_tensors(data)
@@ -260,8 +268,9 @@ def train_population(data: ImageDataset | tuple[torch.Tensor, torch.Tensor], *, 
     check_integer(group_size, "group_size", low=1, optional=True)
     check_bool(progress, "progress")
     check_bool(cache, "cache")
-    member = MemberRecipe(level, full_model_kwargs(images, num_classes, model_kwargs), recipe, schedule,
-                          check_checkpoint_epochs(recipe.epochs, checkpoint_epochs), check_device(device))
+    kwargs = full_model_kwargs(images, num_classes, model_kwargs)
+    member = MemberRecipe(level, kwargs, recipe, schedule, check_checkpoint_epochs(recipe.epochs, checkpoint_epochs),
+                          check_device(device), None if start is None else _starts(start, seeds, kwargs))
     layout = architecture(member, images[:1].cpu())  # a bad model or schedule fails now, not midway
     if member.sparsity > 0:
         member.schedule.gradual_pruning(member.sparsity, member.steps(len(targets)))
@@ -278,6 +287,18 @@ def train_population(data: ImageDataset | tuple[torch.Tensor, torch.Tensor], *, 
                       tuple(stored[seed]["state_dict"] for seed in seeds),
                       tuple({e: stored[seed]["checkpoints"][e] for e in member.checkpoint_epochs} for seed in seeds),
                       member.cache_config(data_hash), pruning=schedule if member.sparsity > 0 else None)
+
+
+def _starts(start: Population, seeds: Sequence[int], model_kwargs: Mapping[str, Any]) -> dict[int, State]:
+    """The state dict each seed's member starts from: ``start``'s members in order, checked."""
+    check_instance(start, "start", Population)
+    if start.level != 0.0 or start.quantization is not None:
+        raise ValueError(f"start must be a dense population (level 0.0, not quantized), got level {start.level!r}")
+    if len(start) != len(seeds):
+        raise ValueError(f"start must have one member per seed, got {len(start)} members for {len(seeds)} seeds")
+    if start.model_kwargs != model_kwargs:
+        raise ValueError(f"start must hold the model trained here, {model_kwargs}, got {start.model_kwargs}")
+    return dict(zip(seeds, start.state_dicts))
 
 
 def train_populations(data: ImageDataset | tuple[torch.Tensor, torch.Tensor], *, levels: Sequence[Level],

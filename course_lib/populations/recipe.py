@@ -3,7 +3,8 @@
 A member is fixed by the training data, the model's arguments, the
 :class:`~course_lib.training.recipe.TrainingRecipe`, the sparsity it is pruned to and the
 :class:`~course_lib.compression.pruning.PruningSchedule` that prunes it, the device type, the
-engine's version -- and its seed. :meth:`MemberRecipe.cache_config` writes all of them into the
+engine's version, the weights it starts from when it is fine-tuned from a trained model -- and
+its seed. :meth:`MemberRecipe.cache_config` writes all of them into the
 member's cache key.
 """
 
@@ -17,6 +18,7 @@ from typing import Any
 
 import torch
 
+from ..compression.masks import State
 from ..compression.pruning import PruningSchedule
 from ..core.validation import check_images, check_integer, check_targets
 from ..data import ImageDataset
@@ -31,6 +33,8 @@ class MemberRecipe:
     """Everything that determines a trained member except its seed (validated).
 
     ``checkpoint_epochs`` says what to keep, not what to train: it is not part of the cache key.
+    ``starts`` maps each seed to the state dict its member starts from (fine-tuning a trained
+    model); ``None``: every member starts from ``make_model(seed=seed)``.
     """
 
     sparsity: float
@@ -39,6 +43,7 @@ class MemberRecipe:
     schedule: PruningSchedule
     checkpoint_epochs: tuple[int, ...]
     device: torch.device
+    starts: Mapping[int, State] | None = None
 
     def cache_config(self, data_hash: str, seed: int | None = None) -> dict[str, Any]:
         """The complete configuration of the member trained from ``seed`` (its cache key).
@@ -50,6 +55,9 @@ class MemberRecipe:
         config = {"engine": ENGINE_VERSION, "data": data_hash, "model": model, "sparsity": self.sparsity,
                   "pruning": asdict(self.schedule) if self.sparsity > 0 else None, **self.training.as_config(),
                   "device": self.device.type}
+        if self.starts is not None:  # the weights of the member's start, or of all the starts in order
+            chosen = self.starts.values() if seed is None else [self.starts[seed]]
+            config["start"] = weights_fingerprint(list(chosen))
         return config if seed is None else {**config, "seed": seed}
 
     def steps(self, n: int) -> int:
@@ -108,6 +116,17 @@ def check_checkpoint_epochs(epochs: int, checkpoint_epochs: Sequence[int]) -> tu
     if chosen and not chosen[-1] <= epochs:
         raise ValueError(f"checkpoint_epochs must lie in [0, epochs={epochs}], got {list(chosen)}")
     return chosen
+
+
+def weights_fingerprint(states: Sequence[State]) -> str:
+    """SHA-256 (hex, 32 characters) of the names, dtypes, shapes and values of every tensor of ``states``."""
+    digest = hashlib.sha256()
+    for state in states:
+        for name, tensor in state.items():
+            array = tensor.detach().cpu().contiguous().numpy()
+            digest.update(f"{name}{array.dtype}{array.shape}".encode())
+            digest.update(array)
+    return digest.hexdigest()[:32]
 
 
 def data_fingerprint(images: torch.Tensor, targets: torch.Tensor) -> str:
