@@ -109,3 +109,29 @@ def test_bad_arguments_name_themselves():
         training.TrainingRecipe(epochs=-1)
     with pytest.raises(ValueError, match="image_size must be divisible by 4, got 10"):
         models.SmallCNN(1, 2, 10)
+
+
+def test_label_smoothing_mixes_the_targets_with_the_uniform_distribution_and_keys_only_when_used():
+    logits = torch.tensor([[2.0, 0.0], [0.0, 1.0]])
+    targets = torch.tensor([0, 0])
+    smoothed = training.TrainingRecipe(epochs=1, label_smoothing=0.2)
+    log_p = logits.log_softmax(1)
+    expected = -(0.9 * log_p[:, 0] + 0.1 * log_p[:, 1])  # targets 1 - 0.2 + 0.2 / 2 and 0.2 / 2
+    torch.testing.assert_close(smoothed.loss(logits, targets, reduction="none"), expected)
+    assert smoothed.as_config()["label_smoothing"] == 0.2
+    assert "label_smoothing" not in training.TrainingRecipe(epochs=1).as_config()
+    with pytest.raises(ValueError, match="label_smoothing"):
+        training.TrainingRecipe(epochs=1, label_smoothing=1.0)
+
+
+def test_population_members_with_label_smoothing_match_train_model():
+    from course_lib.populations import population
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(96, 1, 8, 8, generator=g)
+    y = (x[:, 0, :4].mean((1, 2)) > 0.5).long()
+    recipe = training.TrainingRecipe(epochs=2, batch_size=32, label_smoothing=0.1)
+    pop = population.train_population((x, y), size=2, seeds=[3, 4], recipe=recipe, cache=False, progress=False)
+    single = training.train_model(models.make_model(in_channels=1, num_classes=2, image_size=8, seed=4), x, y,
+                                  recipe=recipe, seed=4)
+    torch.testing.assert_close(training.predict_logits(pop.models()[1], x), training.predict_logits(single, x),
+                               rtol=1e-4, atol=1e-5)

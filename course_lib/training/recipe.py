@@ -53,6 +53,11 @@ class TrainingRecipe:
         back to its size at a uniformly drawn offset in ``[0, 2p]`` on each axis (a shift by up
         to ``p`` pixels). The flip comes after the crop; both are drawn afresh for every image
         in every epoch from the model's data-order generator (:meth:`augmentation_draws`).
+    label_smoothing : float
+        In ``[0, 1)``: the cross-entropy's targets mix the true class (weight ``1 - e``) with
+        the uniform distribution over classes (weight ``e``), as
+        :func:`torch.nn.functional.cross_entropy` does (Szegedy et al. 2016). 0: plain
+        cross-entropy.
     """
 
     epochs: int
@@ -61,6 +66,7 @@ class TrainingRecipe:
     lr_schedule: str = "constant"
     flip: bool = False
     crop_padding: int = 0
+    label_smoothing: float = 0.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "epochs", check_integer(self.epochs, "epochs", low=0))
@@ -69,6 +75,8 @@ class TrainingRecipe:
         check_option(self.lr_schedule, "lr_schedule", LR_SCHEDULES)
         check_bool(self.flip, "flip")
         object.__setattr__(self, "crop_padding", check_integer(self.crop_padding, "crop_padding", low=0))
+        object.__setattr__(self, "label_smoothing", check_real(self.label_smoothing, "label_smoothing", low=0.0,
+                                                               high=1.0, closed="left"))
 
     @property
     def augments(self) -> bool:
@@ -91,14 +99,13 @@ class TrainingRecipe:
             return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=self.lr, total_steps=max(self.steps(n), 2))
         return torch.optim.lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0)
 
-    @staticmethod
-    def loss(logits: torch.Tensor, targets: torch.Tensor, *, reduction: str = "mean") -> torch.Tensor:
+    def loss(self, logits: torch.Tensor, targets: torch.Tensor, *, reduction: str = "mean") -> torch.Tensor:
         """The loss every model is trained on: cross-entropy of ``logits`` ``(B, C)`` against ``targets`` ``(B,)``.
 
-        ``reduction="mean"`` (one model's batch loss) or ``"none"`` (one value per example, as
-        the engine averages them per member).
+        With the recipe's ``label_smoothing``. ``reduction="mean"`` (one model's batch loss) or
+        ``"none"`` (one value per example, as the engine averages them per member).
         """
-        return F.cross_entropy(logits, targets, reduction=reduction)
+        return F.cross_entropy(logits, targets, reduction=reduction, label_smoothing=self.label_smoothing)
 
     def batch_starts(self, n: int) -> range:
         """First positions of the mini-batches of one epoch over ``n`` examples."""
@@ -151,10 +158,12 @@ class TrainingRecipe:
     def as_config(self) -> dict[str, Any]:
         """The recipe as plain values (for cache keys).
 
-        The augmentation options enter only when used: members trained before they existed
-        keep their keys.
+        The augmentation and label-smoothing options enter only when used: members trained
+        before they existed keep their keys.
         """
         config = asdict(self)
         if not self.augments:
             del config["flip"], config["crop_padding"]
+        if not self.label_smoothing:
+            del config["label_smoothing"]
         return config
