@@ -135,9 +135,7 @@ class Population:
         device = check_device(device)
 
         def compute() -> torch.Tensor:
-            effective = [effective_state(state) for state in states]
-            params = {name: torch.stack([e[name] for e in effective]).to(device) for name in effective[0]}
-            layers = stackable_layers(make_model(seed=0, **self.model_kwargs), images[:1].cpu())
+            layers, params = self.stacked(images[:1], epoch=epoch, device=device)
             chunk = max(1, batch_size // len(self))
             starts = tqdm(range(0, len(images), chunk), desc="batches", disable=not progress, leave=False)
             with torch.no_grad():
@@ -148,6 +146,17 @@ class Population:
         if not check_bool(cache, "cache"):
             return compute()
         return cached_logits(states, images, compute, batch_size=batch_size, device=device)
+
+    def stacked(self, sample: torch.Tensor, *, epoch: int | None = None,
+                device: str | torch.device = "cpu") -> tuple[list[tuple[str, nn.Module]], dict[str, torch.Tensor]]:
+        """The members as one network for :func:`~course_lib.populations.stacked.stacked_forward` (eval mode).
+
+        ``sample`` is one image ``(1, C, H, W)`` to trace the layers with; returns the layers and
+        the members' effective parameters (masks applied) and buffers stacked ``(K, ...)`` on ``device``.
+        """
+        effective = [effective_state(state) for state in self._states(epoch)]
+        params = {name: torch.stack([e[name] for e in effective]).to(check_device(device)) for name in effective[0]}
+        return stackable_layers(make_model(seed=0, **self.model_kwargs), sample.cpu()), params
 
     def predict(self, images: torch.Tensor, **kwargs: Any) -> torch.Tensor:
         """Predicted labels ``(K, N)`` (int64); ``kwargs`` as for :meth:`logits`."""

@@ -1,0 +1,82 @@
+"""How fast each example is learnt: the softmax outputs of a population over its checkpoints.
+
+D'souza, Nussbaum, Agarwal and Hooker ("A tale of two long tails", 2021) separate two sources
+of uncertainty by the course of training rather than by its end: *atypical* examples (rare but
+correctly labelled) are learnt late and can be learnt with more data, *noisy* examples
+(mislabelled) are not learnt until the network memorises them. They track the maximum softmax
+probability (MSP) of every example over training. Two trajectories are computed here, for
+every member and checkpoint:
+
+* the **MSP**, ``max_c p(c | x)``: label-free, low where the model is uncertain; a mislabelled
+  example the model classifies confidently as its (true, unlabelled) class has a *high* MSP;
+* the **probability of the label**, ``p(y | x)``: low until the example is fitted, whatever
+  the reason.
+
+The **learning speed** of an example is the mean of the label's probability over the
+checkpoints (the area under its learning curve, in ``[0, 1]``): 1 for an example fitted from the
+first checkpoint on, 0 for one never fitted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from ..core.validation import check_integer
+from ..populations import Population
+
+
+def checkpoint_probabilities(population: Population, images: torch.Tensor, *, epochs: Sequence[int]) -> np.ndarray:
+    """The softmax outputs of every member at every checkpoint.
+
+    Parameters
+    ----------
+    population : Population
+        ``K`` members trained with ``checkpoint_epochs`` holding ``epochs``.
+    images : torch.Tensor
+        ``(N, C, H, W)``.
+    epochs : sequence of int
+        The checkpoints, in the order wanted.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(E, K, N, classes)`` float32: the probabilities at checkpoint ``epochs[e]``
+        (:meth:`~course_lib.populations.population.Population.logits`, cached).
+    """
+    chosen = [check_integer(e, "epochs", low=0) for e in epochs]
+    if not chosen:
+        raise ValueError("epochs must hold at least one checkpoint, got none")
+    return np.stack([population.logits(images, epoch=e).softmax(-1).numpy() for e in chosen])
+
+
+def max_softmax_probability(probabilities: np.ndarray) -> np.ndarray:
+    """MSP ``(...)`` of probabilities ``(..., classes)``: the largest class probability."""
+    return np.asarray(probabilities).max(-1)
+
+
+def label_probability(probabilities: np.ndarray, labels: np.ndarray | torch.Tensor) -> np.ndarray:
+    """``p(label | x)`` ``(..., N)`` of probabilities ``(..., N, classes)`` and labels ``(N,)``."""
+    probs = np.asarray(probabilities)
+    labels = np.asarray(labels)
+    if labels.shape != probs.shape[-2:-1]:
+        raise ValueError(f"labels must have shape (N,) = ({probs.shape[-2]},), got {labels.shape}")
+    index = np.broadcast_to(labels[:, None], probs.shape[:-1] + (1,))
+    return np.take_along_axis(probs, index, -1)[..., 0]
+
+
+def learning_speed(probabilities: np.ndarray, labels: np.ndarray | torch.Tensor) -> np.ndarray:
+    """Mean over checkpoints of the label's probability: ``(K, N)`` from ``(E, K, N, classes)``.
+
+    The area under each example's learning curve (D'souza et al. 2021 rank examples by how
+    fast they are learnt): high for examples learnt early, low for those learnt late or never.
+    """
+    probs = np.asarray(probabilities)
+    if probs.ndim != 4:
+        raise ValueError(f"probabilities must have shape (E, K, N, classes), got {probs.shape}")
+    return label_probability(probs, labels).mean(0)
+
+
+__all__ = ["checkpoint_probabilities", "label_probability", "learning_speed", "max_softmax_probability"]
