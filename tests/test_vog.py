@@ -72,9 +72,12 @@ def test_population_vog_is_vog_scores_of_the_gradients_whatever_the_chunks(pop):
     labels = torch.arange(9) % 2
     grads = torch.stack([vog.input_gradients(pop, images, labels, epoch=e) for e in (0, 1, 2)])
     expected = np.stack([vog.vog_scores(grads[:, k]) for k in range(2)])
+    late = np.stack([vog.vog_scores(grads[1:, k]) for k in range(2)])
     for batch_size in (4, 1000):
-        np.testing.assert_allclose(vog.population_vog(pop, images, labels, epochs=[2, 0, 1], batch_size=batch_size),
-                                   expected, rtol=1e-5)
+        scores = vog.population_vog(pop, images, labels, windows={"all": [2, 0, 1], "late": (1, 2)},
+                                    batch_size=batch_size)
+        np.testing.assert_allclose(scores["all"], expected, rtol=1e-5)
+        np.testing.assert_allclose(scores["late"], late, rtol=1e-5)
 
 
 def test_bad_vog_inputs_are_named(pop):
@@ -87,8 +90,8 @@ def test_bad_vog_inputs_are_named(pop):
         vog.vog_scores(np.zeros((2, 3)))
     with pytest.raises(ValueError, match="at least 2 checkpoints"):
         vog.vog_scores(np.zeros((1, 3, 1, 2, 2)))
-    with pytest.raises(ValueError, match="epochs must hold at least 2 distinct checkpoints, got \\[1\\]"):
-        vog.population_vog(pop, images, [0, 1, 0], epochs=[1, 1])
+    with pytest.raises(ValueError, match="windows\\['late'\\] must hold at least 2 distinct checkpoints, got \\[1\\]"):
+        vog.population_vog(pop, images, [0, 1, 0], windows={"late": [1, 1]})
     with pytest.raises(ValueError, match="epoch must be one of the checkpoint epochs"):
         vog.input_gradients(pop, images, [0, 1, 0], epoch=5)
 

@@ -35,7 +35,7 @@ gradient at checkpoint ``t`` alone, and the mean is the window's.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -187,39 +187,45 @@ def input_gradients(population: Population, images: torch.Tensor, classes: torch
 
 
 def population_vog(population: Population, images: torch.Tensor, classes: torch.Tensor | np.ndarray, *,
-                   epochs: Sequence[int], score: str = "logit", batch_size: int = 4096) -> np.ndarray:
-    """The VoG of every example for every member, over the checkpoints ``epochs``.
+                   windows: Mapping[str, Sequence[int]], score: str = "logit",
+                   batch_size: int = 4096) -> dict[str, np.ndarray]:
+    """The VoG of every example for every member, over each window of checkpoints.
 
-    Examples are scored in chunks, so memory holds the gradients of one chunk at all
-    checkpoints, never of the whole set.
+    Examples are scored in chunks: memory holds the channel-averaged gradients of one chunk at
+    the checkpoints of all windows, never those of the whole set, and each checkpoint's
+    gradients are computed once for all the windows that hold it.
 
     Parameters
     ----------
     population : Population
-        Trained with ``checkpoint_epochs`` holding every epoch of ``epochs``.
+        Trained with ``checkpoint_epochs`` holding every epoch of ``windows``.
     images, classes, score, batch_size
         As for :func:`input_gradients`.
-    epochs : sequence of int
-        The checkpoints to vary across, at least 2 (e.g. a window of :func:`stage_windows`).
+    windows : mapping of str to sequence of int
+        Named sets of at least 2 checkpoint epochs to vary across (e.g. :func:`stage_windows`).
 
     Returns
     -------
-    numpy.ndarray
-        ``(K, N)`` unnormalised VoG (:func:`vog_scores`); normalise it with
-        :func:`class_normalise`.
+    dict of str to numpy.ndarray
+        For every window, the ``(K, N)`` unnormalised VoG (:func:`vog_scores`); normalise it
+        with :func:`class_normalise`.
     """
-    chosen = sorted({check_integer(e, "epochs", low=0) for e in epochs})
-    if len(chosen) < 2:
-        raise ValueError(f"epochs must hold at least 2 distinct checkpoints, got {chosen}")
+    chosen = {name: sorted({check_integer(e, "windows", low=0) for e in epochs}) for name, epochs in windows.items()}
+    for name, epochs in chosen.items():
+        if len(epochs) < 2:
+            raise ValueError(f"windows[{name!r}] must hold at least 2 distinct checkpoints, got {epochs}")
+    needed = sorted(set().union(*chosen.values()))
     classes = _member_classes(classes, len(population), len(images))
     chunk = max(1, batch_size // len(population))
-    scores = np.empty((len(population), len(images)))
+    scores = {name: np.empty((len(population), len(images))) for name in chosen}
     for start in range(0, len(images), chunk):
         part = slice(start, start + chunk)
-        grads = torch.stack([input_gradients(population, images[part], classes[:, part], epoch=e, score=score,
-                                             batch_size=batch_size) for e in chosen])  # (E, K, B, C, H, W)
-        for k in range(len(population)):
-            scores[k, part] = vog_scores(grads[:, k])
+        grads = {e: input_gradients(population, images[part], classes[:, part], epoch=e, score=score,
+                                    batch_size=batch_size).mean(2, keepdim=True) for e in needed}  # (K, B, 1, H, W)
+        for name, epochs in chosen.items():
+            stacked = torch.stack([grads[e] for e in epochs])  # (E, K, B, 1, H, W)
+            for k in range(len(population)):
+                scores[name][k, part] = vog_scores(stacked[:, k])
     return scores
 
 
