@@ -11,5 +11,6 @@ module                                         what
 :mod:`~course_lib.analysis.noise`              what seeds alone produce: controls, permutation tests
 :mod:`~course_lib.analysis.vog`                Variance of Gradients (Agarwal et al. 2022)
 :mod:`~course_lib.analysis.learning_speed`     MSP and learning speed over checkpoints (D'souza et al. 2021)
+:mod:`~course_lib.analysis.ranking`            how well a score ranks flagged examples first (AP)
 =============================================  =================================================
 """

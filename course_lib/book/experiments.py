@@ -211,6 +211,25 @@ def finetuned_populations(profile: str | Profile, train: ImageDataset, *, levels
     return made
 
 
+def vog_population(profile: str | Profile, train: ImageDataset, *, progress: bool = False) -> tuple[ImageDataset, Population]:
+    """The population whose checkpoints Variance of Gradients reads, and the examples it was trained on.
+
+    ``vog_n_train`` examples drawn (stratified by class) from ``train`` with the profile's
+    ``data_seed``; the baseline family of seeds and :data:`MODELS`'s network; the profile's
+    recipe for ``vog_epochs`` epochs at a constant learning rate (as the authors' toy script
+    trains), with a checkpoint after every epoch. A long run on few examples: the late
+    checkpoints fit the mislabelled examples, the regime in which the paper measures VoG.
+    """
+    profile = get_profile(profile)
+    examples = train.sample(profile.vog_n_train, seed=profile.data_seed)
+    tuning = replace(recipe(profile, train.name), epochs=profile.vog_epochs, lr_schedule="constant")
+    return examples, train_population(examples, level=0.0, size=profile.population_size,
+                                      seeds=seeds(profile, "baseline"), recipe=tuning,
+                                      model_kwargs=MODELS.get(train.name),
+                                      checkpoint_epochs=range(profile.vog_epochs + 1),
+                                      device=profile.torch_device, progress=progress)
+
+
 def control(profile: str | Profile, train: ImageDataset, *, progress: bool = False) -> Population:
     """The control population: dense, trained like the baseline from the *control* family of seeds.
 

@@ -73,6 +73,12 @@ class Profile:
     face_levels : tuple of float or str
         The compression levels of the face populations: the face models are the costliest of
         the course, so under ``course`` only the baseline and the level the chapters read.
+    vog_n_train : int or None
+        Training examples of the population whose checkpoints Variance of Gradients reads
+        (drawn from the synthetic training set; ``None``: all of it).
+    vog_epochs : int
+        Its epochs, with a checkpoint after each: long enough for the late checkpoints to fit
+        the mislabelled examples, as the paper's long training does.
     seed_offset : int
         Shifts every population's seeds by ``10_000 * seed_offset``
         (:func:`~course_lib.book.experiments.seeds`); 0 in every profile, varied by ``make claims``.
@@ -96,6 +102,8 @@ class Profile:
     face_epochs: int
     face_finetune_epochs: int
     face_levels: tuple[float | str, ...]
+    vog_n_train: int | None
+    vog_epochs: int
     data_seed: int = 0
     seed_offset: int = 0
 
@@ -127,6 +135,8 @@ PROFILES: dict[str, Profile] = {
         face_epochs=1,
         face_finetune_epochs=1,
         face_levels=(0.0, 0.95),
+        vog_n_train=600,
+        vog_epochs=6,
     ),
     "course": Profile(
         name="course",
@@ -147,6 +157,8 @@ PROFILES: dict[str, Profile] = {
         face_epochs=12,
         face_finetune_epochs=3,
         face_levels=(0.0, 0.95),
+        vog_n_train=6_000,
+        vog_epochs=20,
     ),
     "full": Profile(
         name="full",
@@ -167,6 +179,8 @@ PROFILES: dict[str, Profile] = {
         face_epochs=30,
         face_finetune_epochs=6,
         face_levels=(0.0, 0.9, 0.95, 0.99, "int8-tensor"),
+        vog_n_train=None,
+        vog_epochs=40,
     ),
 }
 

@@ -1,0 +1,88 @@
+"""How well a score ranks the examples that carry a flag: average precision, with intervals.
+
+An auditing signal (VoG, the loss, a disagreement score) is useful if the examples it ranks
+first are the ones a reviewer should see: mislabelled, atypical. With ground-truth flags (the
+synthetic set's ``noisy`` and ``atypical``) a ranking is scored by its **average precision**
+(AP): the mean, over the flagged examples, of the precision of the ranking down to each of
+them. A random ranking has an expected AP equal to the **base rate**, the share of flagged
+examples; a perfect one has AP 1.
+
+A score computed by a population has one value per member, so the AP is averaged over members,
+and its interval resamples both what varies: the members (the seeds) and the examples.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..core.validation import check_integer, check_real
+from .subgroups import resample_counts
+
+
+def _weighted_ap(scores: np.ndarray, flags: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """AP ``(B,)`` of one member's ``scores`` ``(N,)`` under example ``weights`` ``(B, N)`` (counts)."""
+    order = np.argsort(-scores, kind="stable")
+    w, pos = weights[:, order], flags[order]
+    hits = np.cumsum(w * pos, axis=1)
+    precision = hits / np.maximum(np.cumsum(w, axis=1), 1e-12)
+    flagged = (w * pos).sum(1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (w * pos * precision).sum(1) / flagged
+
+
+def average_precision(scores: np.ndarray, flags: np.ndarray, *, n_boot: int = 200, ci: float = 0.95,
+                      seed: int = 0) -> pd.Series:
+    """Average precision of a score at ranking flagged examples first, over members, with an interval.
+
+    Parameters
+    ----------
+    scores : array-like
+        Shape ``(K, N)``, or ``(N,)`` for one ranking: higher means "review first". Ties are
+        ranked in the order of the examples.
+    flags : array-like
+        Shape ``(N,)``, bool: the examples to find, at least one.
+    n_boot : int
+        Bootstrap resamples; each draws ``K`` members and ``N`` examples with replacement.
+    ci : float
+        Coverage of the percentile interval, in ``(0, 1)``.
+    seed : int
+        Seed of the resampling.
+
+    Returns
+    -------
+    pandas.Series
+        ``ap`` (the mean over members of each member's AP, which equals
+        :func:`sklearn.metrics.average_precision_score` for scores without ties), ``low``,
+        ``high`` and ``base_rate`` (the share of flagged examples: a random ranking's expected AP).
+    """
+    scores = np.atleast_2d(np.asarray(scores, dtype=np.float64))
+    flags = np.asarray(flags, dtype=bool)
+    if scores.shape[1] != len(flags) or flags.ndim != 1:
+        raise ValueError(f"flags must have shape (N,) = ({scores.shape[1]},), got {flags.shape}")
+    if not flags.any():
+        raise ValueError("flags must mark at least one example, got none")
+    n_boot = check_integer(n_boot, "n_boot", low=1)
+    ci = check_real(ci, "ci", low=0.0, high=1.0, closed="neither")
+    rng = np.random.default_rng(check_integer(seed, "seed", low=0))
+    members, n = scores.shape
+    observed = np.array([_weighted_ap(s, flags, np.ones((1, n)))[0] for s in scores])
+    weights = resample_counts(rng, n, n_boot).astype(np.float64)  # (B, N)
+    per_member = np.stack([_weighted_ap(s, flags, weights) for s in scores], axis=1)  # (B, K)
+    picks = rng.integers(0, members, (n_boot, members))
+    resampled = np.nanmean(np.take_along_axis(per_member, picks, 1), 1)
+    low, high = np.nanquantile(resampled, [(1 - ci) / 2, (1 + ci) / 2])
+    return pd.Series({"ap": float(observed.mean()), "low": float(low), "high": float(high),
+                      "base_rate": float(flags.mean())})
+
+
+def precision_at_k(scores: np.ndarray, flags: np.ndarray, k: int) -> float:
+    """Share of flagged examples among the ``k`` highest scores, averaged over members (``scores`` ``(K, N)`` or ``(N,)``)."""
+    scores = np.atleast_2d(np.asarray(scores, dtype=np.float64))
+    flags = np.asarray(flags, dtype=bool)
+    k = check_integer(k, "k", low=1, high=scores.shape[1])
+    top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    return float(flags[top].mean())
+
+
+__all__ = ["average_precision", "precision_at_k"]
