@@ -75,9 +75,27 @@ def test_population_vog_is_vog_scores_of_the_gradients_whatever_the_chunks(pop):
     late = np.stack([vog.vog_scores(grads[1:, k]) for k in range(2)])
     for batch_size in (4, 1000):
         scores = vog.population_vog(pop, images, labels, windows={"all": [2, 0, 1], "late": (1, 2)},
-                                    batch_size=batch_size)
+                                    batch_size=batch_size, cache=False)
         np.testing.assert_allclose(scores["all"], expected, rtol=1e-5)
         np.testing.assert_allclose(scores["late"], late, rtol=1e-5)
+
+
+def test_population_vog_is_cached_and_keyed_by_what_it_depends_on(pop, tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path))
+    images = torch.rand(6, 3, 8, 8, generator=torch.Generator().manual_seed(4))
+    labels = torch.arange(6) % 2
+    windows = {"late": (1, 2)}
+    first = vog.population_vog(pop, images, labels, windows=windows)
+    calls = []
+    real = vog.input_gradients
+    monkeypatch.setattr(vog, "input_gradients", lambda *a, **k: calls.append(1) or real(*a, **k))
+    again = vog.population_vog(pop, images, labels, windows=windows)
+    assert not calls and np.array_equal(again["late"], first["late"])  # loaded, not recomputed
+    vog.population_vog(pop, images, 1 - labels, windows=windows)  # other classes: another entry
+    assert calls
+    calls.clear()
+    vog.population_vog(pop, images, labels, windows=windows, score="probability")
+    assert calls
 
 
 def test_bad_vog_inputs_are_named(pop):
@@ -94,6 +112,8 @@ def test_bad_vog_inputs_are_named(pop):
         vog.population_vog(pop, images, [0, 1, 0], windows={"late": [1, 1]})
     with pytest.raises(ValueError, match="epoch must be one of the checkpoint epochs"):
         vog.input_gradients(pop, images, [0, 1, 0], epoch=5)
+    with pytest.raises(ValueError, match=r"windows must hold checkpoint epochs of the population, \[0, 1, 2\], got \[5\]"):
+        vog.population_vog(pop, images, [0, 1, 0], windows={"w": [1, 5]})
 
 
 # --------------------------------------------------------------------------- learning speed (two long tails)

@@ -40,8 +40,10 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import torch
 
-from ..core.validation import check_integer, check_option
+from ..core.validation import check_bool, check_integer, check_option
 from ..populations import Population
+from ..populations.outputs import cached_output
+from ..populations.recipe import data_fingerprint
 from ..populations.stacked import stacked_forward
 
 SCORES = ("logit", "probability")
@@ -187,8 +189,8 @@ def input_gradients(population: Population, images: torch.Tensor, classes: torch
 
 
 def population_vog(population: Population, images: torch.Tensor, classes: torch.Tensor | np.ndarray, *,
-                   windows: Mapping[str, Sequence[int]], score: str = "logit",
-                   batch_size: int = 4096) -> dict[str, np.ndarray]:
+                   windows: Mapping[str, Sequence[int]], score: str = "logit", batch_size: int = 4096,
+                   cache: bool = True) -> dict[str, np.ndarray]:
     """The VoG of every example for every member, over each window of checkpoints.
 
     Examples are scored in chunks: memory holds the channel-averaged gradients of one chunk at
@@ -203,6 +205,10 @@ def population_vog(population: Population, images: torch.Tensor, classes: torch.
         As for :func:`input_gradients`.
     windows : mapping of str to sequence of int
         Named sets of at least 2 checkpoint epochs to vary across (e.g. :func:`stage_windows`).
+    cache : bool
+        Store the scores in, and load them from, ``$COURSE_CACHE_DIR/outputs``
+        (:func:`~course_lib.populations.outputs.cached_output`), keyed by the checkpoints'
+        weights, the images, the classes, the windows, the score and ``batch_size``.
 
     Returns
     -------
@@ -215,18 +221,33 @@ def population_vog(population: Population, images: torch.Tensor, classes: torch.
         if len(epochs) < 2:
             raise ValueError(f"windows[{name!r}] must hold at least 2 distinct checkpoints, got {epochs}")
     needed = sorted(set().union(*chosen.values()))
+    missing = [e for e in needed if any(e not in saved for saved in population.checkpoints)]
+    if missing:
+        raise ValueError(f"windows must hold checkpoint epochs of the population, {sorted(population.checkpoints[0])}, "
+                         f"got {missing}")
     classes = _member_classes(classes, len(population), len(images))
-    chunk = max(1, batch_size // len(population))
-    scores = {name: np.empty((len(population), len(images))) for name in chosen}
-    for start in range(0, len(images), chunk):
-        part = slice(start, start + chunk)
-        grads = {e: input_gradients(population, images[part], classes[:, part], epoch=e, score=score,
-                                    batch_size=batch_size).mean(2, keepdim=True) for e in needed}  # (K, B, 1, H, W)
-        for name, epochs in chosen.items():
-            stacked = torch.stack([grads[e] for e in epochs])  # (E, K, B, 1, H, W)
-            for k in range(len(population)):
-                scores[name][k, part] = vog_scores(stacked[:, k])
-    return scores
+    check_option(score, "score", SCORES)
+    batch_size = check_integer(batch_size, "batch_size", low=1)
+
+    def compute() -> dict[str, np.ndarray]:
+        chunk = max(1, batch_size // len(population))
+        scores = {name: np.empty((len(population), len(images))) for name in chosen}
+        for start in range(0, len(images), chunk):
+            part = slice(start, start + chunk)
+            grads = {e: input_gradients(population, images[part], classes[:, part], epoch=e, score=score,
+                                        batch_size=batch_size).mean(2, keepdim=True) for e in needed}  # (K, B, 1, H, W)
+            for name, epochs in chosen.items():
+                stacked = torch.stack([grads[e] for e in epochs])  # (E, K, B, 1, H, W)
+                for k in range(len(population)):
+                    scores[name][k, part] = vog_scores(stacked[:, k])
+        return scores
+
+    if not check_bool(cache, "cache"):
+        return compute()
+    states = [saved[e] for saved in population.checkpoints for e in needed]
+    return cached_output(states, images, compute, batch_size=batch_size, device=torch.device("cpu"), kind="vog",
+                         classes=data_fingerprint(classes, torch.empty(0, dtype=torch.int64)), windows=chosen,
+                         score=score)
 
 
 __all__ = ["SCORES", "STAGES", "class_normalise", "input_gradients", "population_vog", "stage_windows", "vog_scores"]

@@ -25,16 +25,26 @@ NAMESPACE = "outputs"
 """The cache namespace of population outputs (trained members live in ``"populations"``)."""
 
 
-def outputs_config(states: Sequence[State], images: torch.Tensor, *, batch_size: int,
-                   device: torch.device) -> dict[str, Any]:
-    """The cache key of the logits of the members ``states`` on ``images``."""
+def outputs_config(states: Sequence[State], images: torch.Tensor, *, batch_size: int, device: torch.device,
+                   kind: str = "logits", **options: Any) -> dict[str, Any]:
+    """The cache key of an output ``kind`` of the members ``states`` on ``images`` (with its ``options``)."""
     empty = torch.empty(0, dtype=torch.int64)
-    return {"output": "logits", "engine": ENGINE_VERSION, "weights": weights_fingerprint(states),
-            "images": data_fingerprint(images, empty), "batch_size": batch_size, "device": device.type}
+    return {"output": kind, "engine": ENGINE_VERSION, "weights": weights_fingerprint(states),
+            "images": data_fingerprint(images, empty), "batch_size": batch_size, "device": device.type, **options}
+
+
+def cached_output(states: Sequence[State], images: torch.Tensor, compute: Callable[[], Any], *, batch_size: int,
+                  device: torch.device, kind: str, **options: Any) -> Any:
+    """``compute()``, an output ``kind`` of ``states`` on ``images``, or its stored copy.
+
+    ``options`` (plain values) are everything else the output depends on, e.g. the classes
+    and checkpoint windows of a VoG score (:func:`course_lib.analysis.vog.population_vog`).
+    """
+    config = outputs_config(states, images, batch_size=batch_size, device=device, kind=kind, **options)
+    return cached(NAMESPACE, config, compute)
 
 
 def cached_logits(states: Sequence[State], images: torch.Tensor, compute: Callable[[], torch.Tensor], *,
                   batch_size: int, device: torch.device) -> torch.Tensor:
     """``compute()``, the logits ``(K, N, classes)`` of ``states`` on ``images``, or their stored copy."""
-    config = outputs_config(states, images, batch_size=batch_size, device=device)
-    return cached(NAMESPACE, config, compute)
+    return cached_output(states, images, compute, batch_size=batch_size, device=device, kind="logits")
