@@ -43,3 +43,15 @@ def test_bad_ranking_inputs_are_named():
         ranking.average_precision([1.0, 2.0], [False, False])
     with pytest.raises(ValueError, match="k"):
         ranking.precision_at_k([1.0, 2.0], [True, False], 3)
+
+
+def test_the_paired_difference_of_two_rankings():
+    flags = np.array([True, False, True, False])
+    a, b = np.array([[0.9, 0.8, 0.7, 0.1]]), np.array([[0.1, 0.9, 0.8, 0.2]])
+    # a: AP (1 + 2/3) / 2; b ranks 1 (not), 2 (flagged), 3 (not), 0 (flagged): (1/2 + 2/4) / 2
+    table = ranking.average_precision_difference(a, b, flags, n_boot=50)
+    assert table["difference"] == pytest.approx((1 + 2 / 3) / 2 - 0.5)
+    same = ranking.average_precision_difference(a, a, flags, n_boot=50)
+    assert same.tolist() == [0.0, 0.0, 0.0]  # a ranking against itself: no chance at all
+    with pytest.raises(ValueError, match="scores and other must have the same shape"):
+        ranking.average_precision_difference(a, b[:, :3], flags)

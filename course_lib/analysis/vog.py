@@ -18,9 +18,10 @@ Which score
 -----------
 The paper and its ImageNet code differentiate the pre-softmax logit of the class (``score=
 "logit"``, our default). The authors' PyTorch toy script differentiates the softmax probability
-instead (``score="probability"``); that gradient is the logit's scaled by ``p_y (1 - p_y)``
-(for two classes), so it vanishes once an example is fitted confidently and the probability
-variant mostly measures how long an example stays uncertain. Both are offered and compared in
+instead (``score="probability"``); for two classes that gradient is the gradient of the logit
+*difference* ``z_y - z_other`` scaled by ``p_y (1 - p_y)``, so it vanishes wherever the model is
+confident, right or wrong, and the probability variant mostly measures how long an example
+stays uncertain. Both are offered and compared in
 the chapter. The class ``y`` is the true label for training data and the predicted label for
 unlabelled data: pass either as ``classes``.
 

@@ -217,8 +217,8 @@ def vog_population(profile: str | Profile, train: ImageDataset, *, progress: boo
     ``vog_n_train`` examples drawn (stratified by class) from ``train`` with the profile's
     ``data_seed``; the baseline family of seeds and :data:`MODELS`'s network; the profile's
     recipe for ``vog_epochs`` epochs at a constant learning rate (as the authors' toy script
-    trains), with a checkpoint after every epoch. A long run on few examples: the late
-    checkpoints fit the mislabelled examples, the regime in which the paper measures VoG.
+    trains), with a checkpoint after every epoch: a long run, so that the checkpoints span early
+    and late training, on few examples, so that scoring all of them stays cheap.
     """
     profile = get_profile(profile)
     examples = train.sample(profile.vog_n_train, seed=profile.data_seed)
