@@ -30,7 +30,7 @@ the claim it tests is about these test examples.
 Paired designs
 --------------
 Where a compressed member is made from a baseline member (fine-tuned and pruned from it,
-:func:`course_lib.book.experiments.face_populations`), its noise baseline is made the same way
+:func:`course_lib.book.experiments.finetuned_populations`), its noise baseline is made the same way
 without the compression: member ``k`` of the control is member ``k`` of the baseline fine-tuned
 alike, unpruned, with the same seed. Only the pairs are then exchangeable, not all the members:
 ``paired=True`` swaps the compressed and the control member within pairs, in all ``2**K`` ways

@@ -48,10 +48,10 @@ from ..populations.recipe import data_fingerprint
 from ..populations.stacked import stacked_forward
 
 SCORES = ("logit", "probability")
-"""The class scores VoG can differentiate: the pre-softmax logit (the paper) or the softmax probability."""
+"""The class scores VoG can differentiate, the pre-softmax logit (the paper) or the softmax probability."""
 
 STAGES = ("early", "middle", "late")
-"""The stage windows of :func:`stage_windows`: the first, middle and last third of the checkpoints."""
+"""The stage windows of :func:`stage_windows`, the first, middle and last third of the checkpoints."""
 
 
 def vog_scores(gradients: torch.Tensor | np.ndarray, labels: torch.Tensor | np.ndarray | None = None) -> np.ndarray:
