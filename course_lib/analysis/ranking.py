@@ -33,6 +33,43 @@ def _weighted_ap(scores: np.ndarray, flags: np.ndarray, weights: np.ndarray) -> 
         return (w * pos * precision).sum(1) / flagged
 
 
+def _member_aps(rankings: list[np.ndarray], flags: np.ndarray, *, n_boot: int, ci: float,
+                seed: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """Checked inputs' member APs ``(R, K)`` and their resampled means over members ``(R, B)``, and ``ci``.
+
+    All ``R`` rankings ``(K, N)`` are resampled on the same draws: ``N`` examples and ``K``
+    members with replacement, per resample.
+    """
+    rankings = [np.atleast_2d(np.asarray(r, dtype=np.float64)) for r in rankings]
+    if any(r.shape != rankings[0].shape for r in rankings):
+        raise ValueError(f"scores and other must have the same shape, got {[r.shape for r in rankings]}")
+    members, n = rankings[0].shape
+    flags = np.asarray(flags, dtype=bool)
+    if flags.shape != (n,):
+        raise ValueError(f"flags must have shape (N,) = ({n},), got {flags.shape}")
+    if not flags.any():
+        raise ValueError("flags must mark at least one example, got none")
+    n_boot = check_integer(n_boot, "n_boot", low=1)
+    ci = check_real(ci, "ci", low=0.0, high=1.0, closed="neither")
+    rng = np.random.default_rng(check_integer(seed, "seed", low=0))
+    observed = np.array([[_weighted_ap(s, flags, np.ones((1, n)))[0] for s in r] for r in rankings])
+    weights = resample_counts(rng, n, n_boot).astype(np.float64)  # (B, N)
+    picks = rng.integers(0, members, (n_boot, members))
+    resampled = []
+    for r in rankings:
+        per_member = np.stack([_weighted_ap(s, flags, weights) for s in r], axis=1)  # (B, K)
+        with warnings.catch_warnings():  # a resample without a flagged example has no AP: left out
+            warnings.simplefilter("ignore", RuntimeWarning)
+            resampled.append(np.nanmean(np.take_along_axis(per_member, picks, 1), 1))
+    return observed, np.stack(resampled), ci
+
+
+def _interval(resampled: np.ndarray, ci: float) -> tuple[float, float]:
+    """The percentile interval of coverage ``ci`` of ``resampled`` (NaNs left out)."""
+    low, high = np.nanquantile(resampled, [(1 - ci) / 2, (1 + ci) / 2])
+    return float(low), float(high)
+
+
 def average_precision(scores: np.ndarray, flags: np.ndarray, *, n_boot: int = 200, ci: float = 0.95,
                       seed: int = 0) -> pd.Series:
     """Average precision of a score at ranking flagged examples first, over members, with an interval.
@@ -58,26 +95,10 @@ def average_precision(scores: np.ndarray, flags: np.ndarray, *, n_boot: int = 20
         :func:`sklearn.metrics.average_precision_score` for scores without ties), ``low``,
         ``high`` and ``base_rate`` (the share of flagged examples: a random ranking's expected AP).
     """
-    scores = np.atleast_2d(np.asarray(scores, dtype=np.float64))
-    flags = np.asarray(flags, dtype=bool)
-    if scores.shape[1] != len(flags) or flags.ndim != 1:
-        raise ValueError(f"flags must have shape (N,) = ({scores.shape[1]},), got {flags.shape}")
-    if not flags.any():
-        raise ValueError("flags must mark at least one example, got none")
-    n_boot = check_integer(n_boot, "n_boot", low=1)
-    ci = check_real(ci, "ci", low=0.0, high=1.0, closed="neither")
-    rng = np.random.default_rng(check_integer(seed, "seed", low=0))
-    members, n = scores.shape
-    observed = np.array([_weighted_ap(s, flags, np.ones((1, n)))[0] for s in scores])
-    weights = resample_counts(rng, n, n_boot).astype(np.float64)  # (B, N)
-    per_member = np.stack([_weighted_ap(s, flags, weights) for s in scores], axis=1)  # (B, K)
-    picks = rng.integers(0, members, (n_boot, members))
-    with warnings.catch_warnings():  # a resample without a flagged example has no AP: left out
-        warnings.simplefilter("ignore", RuntimeWarning)
-        resampled = np.nanmean(np.take_along_axis(per_member, picks, 1), 1)
-    low, high = np.nanquantile(resampled, [(1 - ci) / 2, (1 + ci) / 2])
-    return pd.Series({"ap": float(observed.mean()), "low": float(low), "high": float(high),
-                      "base_rate": float(flags.mean())})
+    observed, resampled, ci = _member_aps([scores], flags, n_boot=n_boot, ci=ci, seed=seed)
+    low, high = _interval(resampled[0], ci)
+    return pd.Series({"ap": float(observed[0].mean()), "low": low, "high": high,
+                      "base_rate": float(np.asarray(flags, dtype=bool).mean())})
 
 
 def average_precision_difference(scores: np.ndarray, other: np.ndarray, flags: np.ndarray, *, n_boot: int = 200,
@@ -101,31 +122,9 @@ def average_precision_difference(scores: np.ndarray, other: np.ndarray, flags: n
     pandas.Series
         ``difference`` (mean over members of the AP difference), ``low`` and ``high``.
     """
-    scores = np.atleast_2d(np.asarray(scores, dtype=np.float64))
-    other = np.atleast_2d(np.asarray(other, dtype=np.float64))
-    if scores.shape != other.shape:
-        raise ValueError(f"scores and other must have the same shape, got {scores.shape} and {other.shape}")
-    flags = np.asarray(flags, dtype=bool)
-    if flags.shape != (scores.shape[1],):
-        raise ValueError(f"flags must have shape (N,) = ({scores.shape[1]},), got {flags.shape}")
-    if not flags.any():
-        raise ValueError("flags must mark at least one example, got none")
-    n_boot = check_integer(n_boot, "n_boot", low=1)
-    ci = check_real(ci, "ci", low=0.0, high=1.0, closed="neither")
-    rng = np.random.default_rng(check_integer(seed, "seed", low=0))
-    members, n = scores.shape
-    ones = np.ones((1, n))
-    observed = np.mean([_weighted_ap(a, flags, ones)[0] - _weighted_ap(b, flags, ones)[0]
-                        for a, b in zip(scores, other)])
-    weights = resample_counts(rng, n, n_boot).astype(np.float64)
-    per_member = np.stack([_weighted_ap(a, flags, weights) - _weighted_ap(b, flags, weights)
-                           for a, b in zip(scores, other)], axis=1)  # (B, K)
-    picks = rng.integers(0, members, (n_boot, members))
-    with warnings.catch_warnings():  # a resample without a flagged example has no AP: left out
-        warnings.simplefilter("ignore", RuntimeWarning)
-        resampled = np.nanmean(np.take_along_axis(per_member, picks, 1), 1)
-    low, high = np.nanquantile(resampled, [(1 - ci) / 2, (1 + ci) / 2])
-    return pd.Series({"difference": float(observed), "low": float(low), "high": float(high)})
+    observed, resampled, ci = _member_aps([scores, other], flags, n_boot=n_boot, ci=ci, seed=seed)
+    low, high = _interval(resampled[0] - resampled[1], ci)
+    return pd.Series({"difference": float((observed[0] - observed[1]).mean()), "low": low, "high": high})
 
 
 def precision_at_k(scores: np.ndarray, flags: np.ndarray, k: int) -> float:
