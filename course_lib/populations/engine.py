@@ -4,7 +4,9 @@ Member ``k`` of a population is what :func:`~course_lib.training.loop.train_mode
 ``make_model(seed=seeds[k])`` (or of a trained model it starts from, to fine-tune it) with ``seed=seeds[k]`` and the population's
 :class:`~course_lib.training.recipe.TrainingRecipe`: the same initial weights, the same data
 order, the same optimizer and learning-rate schedule (both taken from the recipe), the mean
-cross-entropy of every batch. Sparse members are pruned during training exactly as
+cross-entropy of every batch, or the recipe's
+:class:`~course_lib.training.objective.Objective` (a remedy of Part V; a teacher it needs is the
+member's start, frozen, in eval mode). Sparse members are pruned during training exactly as
 :func:`~course_lib.compression.pruning.train_gradually_pruned` prunes one model: on the cubic
 schedule of its :class:`~course_lib.compression.pruning.PruningSchedule`, with masks from
 :func:`~course_lib.compression.masks.replace_masks`, the masked weights
@@ -122,10 +124,28 @@ class Group:
                 new[name][k] = mask
         self.masks = new
 
+    def frozen(self) -> _Frozen:
+        """The members as they are now, frozen: the teacher of a distillation that starts from them."""
+        return _Frozen(self.layers, {name: t.detach().clone() for name, t in
+                                     (self.effective_params() | self.buffers).items()})
+
     def member_state(self, k: int) -> State:
         """State dict of member ``k`` as a model trained alone has it (:func:`~course_lib.compression.masks.masked_state`)."""
         return masked_state({name: p[k] for name, p in (self.params | self.buffers).items()},
                             {name: mask[k] for name, mask in self.masks.items()})
+
+
+@dataclass
+class _Frozen:
+    """Stacked members whose weights no longer change: a teacher, run in eval mode without gradients."""
+
+    layers: list[tuple[str, nn.Module]]
+    state: dict[str, torch.Tensor]
+
+    @torch.no_grad()
+    def logits(self, images: torch.Tensor) -> torch.Tensor:
+        """``(K, B, classes)`` eval-mode logits of ``images`` ``(B, K, C, H, W)``."""
+        return stacked_forward(self.layers, self.state, images, training=False)
 
 
 @contextmanager
@@ -186,6 +206,9 @@ def _train_members(images: torch.Tensor, targets: torch.Tensor, group: Group, se
     generators = [training.generator(seed) for seed in seeds]
     schedule = recipe.schedule.gradual_pruning(recipe.sparsity, steps) if recipe.sparsity > 0 else None
     checkpoints: list[dict[int, State]] = [{} for _ in seeds]
+    objective = recipe.objective
+    state = None if objective is None else objective.initial_state(len(seeds), recipe.device)
+    teacher = group.frozen() if objective is not None and objective.uses_teacher else None
 
     def checkpoint(epoch: int) -> None:
         if epoch in recipe.checkpoint_epochs:
@@ -205,7 +228,13 @@ def _train_members(images: torch.Tensor, targets: torch.Tensor, group: Group, se
             optimizer.zero_grad(set_to_none=True)
             logits = group.logits(inputs)
             losses = training.loss(logits.flatten(0, 1), targets[batch].T.flatten(), reduction="none")
-            losses.view(len(seeds), -1).mean(1).sum().backward()
+            losses = losses.view(len(seeds), -1)  # (K, B)
+            if objective is None:
+                losses.mean(1).sum().backward()
+            else:
+                taught = teacher.logits(inputs) if teacher is not None else None
+                losses = objective(losses, logits=logits, examples=batch.T, teacher_logits=taught, state=state)
+                losses.sum().backward()
             optimizer.step()
             scheduler.step()
             step += 1

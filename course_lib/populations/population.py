@@ -44,7 +44,7 @@ from ..compression.quantization import SCHEMES, quantize_model
 from ..core.cache import load_cached
 from ..core.validation import check_bool, check_device, check_images, check_instance, check_integer, check_option
 from ..data import ImageDataset
-from ..training import TrainingRecipe, accuracy, make_model
+from ..training import Objective, TrainingRecipe, accuracy, make_model
 from .engine import NAMESPACE, architecture, train_missing
 from .levels import Level, check_level
 from .outputs import cached_logits
@@ -207,7 +207,8 @@ def train_population(data: ImageDataset | tuple[torch.Tensor, torch.Tensor], *, 
                      recipe: TrainingRecipe, seeds: Sequence[int] | None = None,
                      model_kwargs: Mapping[str, Any] | None = None, schedule: PruningSchedule = PruningSchedule(),
                      checkpoint_epochs: Sequence[int] = (), group_size: int | None = None, start: Population | None = None,
-                     device: str | torch.device = "cpu", progress: bool = True, cache: bool = True) -> Population:
+                     objective: Objective | None = None, device: str | torch.device = "cpu", progress: bool = True,
+                     cache: bool = True) -> Population:
     """Train (or load from the cache) ``size`` models that differ only in their seed.
 
     Parameters
@@ -248,6 +249,11 @@ def train_population(data: ImageDataset | tuple[torch.Tensor, torch.Tensor], *, 
         the trained model gradually over the fine-tuning, as Zhu & Gupta (2017) prune trained
         models. The starting weights are part of the cache key. Members are *paired* with
         ``start``'s: compare them with paired statistics.
+    objective : Objective, optional
+        What every member minimises instead of the recipe's mean cross-entropy (a remedy of
+        :mod:`course_lib.remedies`); part of the cache key. One that
+        :attr:`~course_lib.training.objective.Objective.uses_teacher` (distillation) needs
+        ``start``: member ``k``'s teacher is member ``k`` of ``start``, frozen.
     group_size : int, optional
         Members stacked into one network (and stored together). Default: on a GPU all of them
         (up to 32); on a CPU ``ceil(K / torch.get_num_threads())`` (up to 8), so that every core
@@ -268,7 +274,7 @@ def train_population(data: ImageDataset | tuple[torch.Tensor, torch.Tensor], *, 
     if isinstance(level, str):
         dense = train_population(data, level=0.0, size=size, recipe=recipe, seeds=seeds, model_kwargs=model_kwargs,
                                  checkpoint_epochs=checkpoint_epochs, group_size=group_size, start=start,
-                                 device=device, progress=progress, cache=cache)
+                                 objective=objective, device=device, progress=progress, cache=cache)
         return quantize_population(dense, level)
     seeds = check_seeds(size, seeds)
     images, targets, num_classes = training_tensors(data)
@@ -277,9 +283,14 @@ def train_population(data: ImageDataset | tuple[torch.Tensor, torch.Tensor], *, 
     check_integer(group_size, "group_size", low=1, optional=True)
     check_bool(progress, "progress")
     check_bool(cache, "cache")
+    if objective is not None:
+        check_instance(objective, "objective", Objective).check(len(targets))
+        if objective.uses_teacher and start is None:
+            raise ValueError(f"objective={type(objective).__name__} needs a teacher: pass start=, the population "
+                             "whose members teach (and start) the new ones")
     kwargs = full_model_kwargs(images, num_classes, model_kwargs)
     member = MemberRecipe(level, kwargs, recipe, schedule, check_checkpoint_epochs(recipe.epochs, checkpoint_epochs),
-                          check_device(device), None if start is None else _starts(start, seeds, kwargs))
+                          check_device(device), None if start is None else _starts(start, seeds, kwargs), objective)
     layout = architecture(member, images[:1].cpu())  # a bad model or schedule fails now, not midway
     if member.sparsity > 0:
         member.schedule.gradual_pruning(member.sparsity, member.steps(len(targets)))

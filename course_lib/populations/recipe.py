@@ -3,8 +3,8 @@
 A member is fixed by the training data, the model's arguments, the
 :class:`~course_lib.training.recipe.TrainingRecipe`, the sparsity it is pruned to and the
 :class:`~course_lib.compression.pruning.PruningSchedule` that prunes it, the device type, the
-engine's version, the weights it starts from when it is fine-tuned from a trained model -- and
-its seed. :meth:`MemberRecipe.cache_config` writes all of them into the
+engine's version, the weights it starts from when it is fine-tuned from a trained model, the
+objective it minimises when that is not the plain cross-entropy -- and its seed. :meth:`MemberRecipe.cache_config` writes all of them into the
 member's cache key.
 """
 
@@ -22,7 +22,7 @@ from ..compression.masks import State
 from ..compression.pruning import PruningSchedule
 from ..core.validation import check_images, check_integer, check_targets
 from ..data import ImageDataset
-from ..training import TrainingRecipe, make_model
+from ..training import Objective, TrainingRecipe, make_model
 
 ENGINE_VERSION = 1
 """Version of the training step; bump it when a change alters what a configuration trains."""
@@ -34,7 +34,9 @@ class MemberRecipe:
 
     ``checkpoint_epochs`` says what to keep, not what to train: it is not part of the cache key.
     ``starts`` maps each seed to the state dict its member starts from (fine-tuning a trained
-    model); ``None``: every member starts from ``make_model(seed=seed)``.
+    model); ``None``: every member starts from ``make_model(seed=seed)``. ``objective``: what
+    the members minimise (:class:`~course_lib.training.objective.Objective`); ``None``: the
+    recipe's mean cross-entropy.
     """
 
     sparsity: float
@@ -44,6 +46,7 @@ class MemberRecipe:
     checkpoint_epochs: tuple[int, ...]
     device: torch.device
     starts: Mapping[int, State] | None = None
+    objective: Objective | None = None
 
     def cache_config(self, data_hash: str, seed: int | None = None) -> dict[str, Any]:
         """The complete configuration of the member trained from ``seed`` (its cache key).
@@ -58,6 +61,8 @@ class MemberRecipe:
         if self.starts is not None:  # the weights of the member's start, or of all the starts in order
             chosen = self.starts.values() if seed is None else [self.starts[seed]]
             config["start"] = weights_fingerprint(list(chosen))
+        if self.objective is not None:
+            config["objective"] = self.objective.as_config()
         return config if seed is None else {**config, "seed": seed}
 
     def steps(self, n: int) -> int:

@@ -15,13 +15,15 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..core.validation import check_bool, check_device, check_images, check_instance, check_integer, check_targets
+from .objective import Objective
 from .recipe import TrainingRecipe
 
 
 def train_model(model: nn.Module, images: torch.Tensor, targets: torch.Tensor, *, recipe: TrainingRecipe,
                 seed: int = 0, device: str | torch.device = "cpu", progress: bool = False,
                 on_step: Callable[[int, nn.Module], None] | None = None,
-                on_epoch_end: Callable[[int, nn.Module], None] | None = None) -> nn.Module:
+                on_epoch_end: Callable[[int, nn.Module], None] | None = None,
+                objective: Objective | None = None, teacher: nn.Module | None = None) -> nn.Module:
     """Train ``model`` by ``recipe``; return it (trained in place, in eval mode).
 
     Parameters
@@ -44,6 +46,12 @@ def train_model(model: nn.Module, images: torch.Tensor, targets: torch.Tensor, *
         across epochs (gradual pruning updates its masks here).
     on_epoch_end : callable, optional
         Called as ``on_epoch_end(epoch, model)`` after every epoch (checkpoints for VoG).
+    objective : Objective, optional
+        What to minimise instead of the recipe's mean cross-entropy (the remedies of
+        :mod:`course_lib.remedies`); it receives the recipe's per-example cross-entropy.
+    teacher : nn.Module, optional
+        The frozen model whose logits (in eval mode, on the same augmented inputs) an objective
+        that :attr:`~course_lib.training.objective.Objective.uses_teacher` needs; required then.
     """
     check_instance(recipe, "recipe", TrainingRecipe)
     check_images(images)
@@ -51,11 +59,17 @@ def train_model(model: nn.Module, images: torch.Tensor, targets: torch.Tensor, *
     seed = check_integer(seed, "seed", low=0)
     device = check_device(device)
     check_bool(progress, "progress")
+    if objective is not None:
+        check_instance(objective, "objective", Objective).check(len(images))
+    if objective is not None and objective.uses_teacher:
+        check_instance(teacher, "teacher", nn.Module)
+        teacher.to(device).eval()
     model.to(device).train()
     x, y = images.to(device), targets.to(device)
     optimizer = recipe.optimizer(model.parameters())
     scheduler = recipe.scheduler(optimizer, len(y))
     generator = recipe.generator(seed)
+    state = None if objective is None else objective.initial_state(1, device)
     step = 0
     for epoch in tqdm(range(recipe.epochs), desc="epochs", disable=not progress, leave=False):
         order = recipe.epoch_order(len(y), generator).to(device)
@@ -65,7 +79,16 @@ def train_model(model: nn.Module, images: torch.Tensor, targets: torch.Tensor, *
             if recipe.augments:
                 inputs = recipe.augment(inputs, recipe.augmentation_draws(len(batch), generator))
             optimizer.zero_grad(set_to_none=True)
-            recipe.loss(model(inputs), y[batch]).backward()
+            logits = model(inputs)
+            if objective is None:
+                loss = recipe.loss(logits, y[batch])
+            else:
+                with torch.no_grad():
+                    taught = teacher(inputs)[None] if objective.uses_teacher else None
+                losses = recipe.loss(logits, y[batch], reduction="none")[None]
+                loss = objective(losses, logits=logits[None], examples=batch[None], teacher_logits=taught,
+                                 state=state)[0]
+            loss.backward()
             optimizer.step()
             scheduler.step()
             step += 1

@@ -1,0 +1,182 @@
+"""Remedies of Part V: the distillation loss, group re-weighting and re-sampling, group DRO, in the engine."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from course_lib import remedies, training
+from course_lib.populations import population
+from course_lib.training import models
+
+BN = {"batch_norm": True, "channels": (16, 16), "hidden": 16}
+RECIPE = training.TrainingRecipe(epochs=1, batch_size=32, lr_schedule="one-cycle", flip=True, crop_padding=1)
+
+
+def toy_data(n: int = 128) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(n, 1, 8, 8, generator=g)
+    y = (x[:, 0, :4].mean((1, 2)) > x[:, 0, 4:].mean((1, 2))).long()
+    return x, y
+
+
+# --------------------------------------------------------------------------- distillation loss
+
+@pytest.mark.parametrize("temperature, alpha, gamma", [(1.0, 1.0, 0.0), (4.0, 0.9, 0.1), (2.0, 0.5, 1.0),
+                                                      (4.0, 0.0, 1.0)])
+def test_distillation_loss_matches_a_hand_computed_value(temperature, alpha, gamma):
+    student = torch.tensor([[2.0, 0.0], [0.0, 1.0]])
+    teacher = torch.tensor([[1.0, 1.0], [0.0, 3.0]])
+    targets = torch.tensor([0, 0])
+
+    def softmax(row, t):
+        e = [math.exp(v / t) for v in row]
+        return [v / sum(e) for v in e]
+
+    ce = [-math.log(softmax(s, 1)[y]) for s, y in zip(student.tolist(), targets.tolist())]
+    kl = [sum(p * math.log(p / q) for p, q in zip(softmax(t, temperature), softmax(s, temperature)))
+          for s, t in zip(student.tolist(), teacher.tolist())]
+    expected = gamma * sum(ce) / 2 + alpha * temperature**2 * sum(kl) / 2
+    got = remedies.distillation_loss(student, teacher, targets, temperature=temperature, alpha=alpha, gamma=gamma)
+    assert got.item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_no_gradient_reaches_the_teacher_and_a_student_equal_to_it_has_no_soft_loss():
+    student = torch.randn(5, 3, requires_grad=True)
+    teacher = torch.randn(5, 3, requires_grad=True)
+    remedies.distillation_loss(student, teacher, torch.zeros(5, dtype=torch.long)).backward()
+    assert teacher.grad is None and student.grad is not None
+    same = torch.randn(4, 3)
+    assert remedies.kd_divergence(same, same, temperature=4.0).abs().max() < 1e-6
+
+
+def test_bad_distillation_arguments_are_named():
+    with pytest.raises(ValueError, match="temperature"):
+        remedies.Distillation(temperature=0)
+    with pytest.raises(ValueError, match="alpha"):
+        remedies.distillation_loss(torch.zeros(1, 2), torch.zeros(1, 2), torch.zeros(1, dtype=torch.long), alpha=-1)
+
+
+# --------------------------------------------------------------------------- groups, weights and re-sampling
+
+def test_group_codes_name_the_intersections_in_sorted_order():
+    groups = pd.DataFrame({"race": ["White", "Black", "White", "Black"], "gender": ["male", "male", "female", "male"]})
+    codes, names = remedies.group_codes(groups)
+    assert names == ["Black & male", "White & female", "White & male"]
+    assert codes.tolist() == [2, 0, 1, 0]
+    assert remedies.group_codes(np.array(["b", "a", "b"]))[0].tolist() == [1, 0, 1]
+
+
+def test_group_weights_give_every_group_the_same_total_weight():
+    codes = np.array([0, 0, 0, 1])
+    weights = remedies.group_weights(codes)
+    np.testing.assert_allclose(weights, [2 / 3, 2 / 3, 2 / 3, 2.0])
+    assert weights.mean() == pytest.approx(1.0)
+    totals = np.bincount(codes, weights=weights)
+    np.testing.assert_allclose(totals, [2.0, 2.0])
+
+
+def test_balanced_indices_give_every_group_its_quota_exactly():
+    codes = np.array([0] * 5 + [1] * 3 + [2])
+    idx = remedies.balanced_indices(codes, seed=0, n=9)
+    assert np.bincount(codes[idx]).tolist() == [3, 3, 3]
+    assert sorted(idx[codes[idx] == 2].tolist()) == [8, 8, 8]  # the lone example, three times
+    assert len(set(idx[codes[idx] == 0].tolist())) == 3  # a large group is drawn without repeats
+    counts = np.bincount(codes[remedies.balanced_indices(codes, seed=1, n=10)])
+    assert sorted(counts.tolist()) == [3, 3, 4]
+    per_example = np.bincount(remedies.balanced_indices(codes, seed=2, n=20), minlength=9)
+    assert per_example[:5].max() - per_example[:5].min() <= 1  # within a group, at most one more copy
+    np.testing.assert_array_equal(remedies.balanced_indices(codes, seed=3), remedies.balanced_indices(codes, seed=3))
+
+
+def test_bad_codes_are_named():
+    with pytest.raises(ValueError, match="codes must be a non-empty 1-D array"):
+        remedies.group_weights(np.array([0.5, 1.0]))
+    with pytest.raises(ValueError, match="codes must be a non-empty 1-D array"):
+        remedies.Reweighting(np.array([-1, 0]))
+
+
+# --------------------------------------------------------------------------- group DRO
+
+def test_group_dro_updates_its_weights_exponentially_and_weighs_the_group_losses():
+    dro = remedies.GroupDRO(np.array([0, 1, 1, 2]), step_size=0.5)
+    losses = torch.tensor([[1.0, 2.0, 4.0, 0.0]])  # group losses 1, 3, (absent, as the batch lacks group 2) ...
+    examples = torch.tensor([[0, 1, 2, 0]])  # ... so group 0 holds losses 1 and 0: mean 0.5
+    group = dro.group_losses(losses, examples)
+    torch.testing.assert_close(group, torch.tensor([[0.5, 3.0, 0.0]]))
+    state = dro.initial_state(1, torch.device("cpu"))
+    loss = dro(losses, logits=None, examples=examples, teacher_logits=None, state=state)
+    q = np.exp(0.5 * np.array([0.5, 3.0, 0.0])) / np.exp(0.5 * np.array([0.5, 3.0, 0.0])).sum()
+    np.testing.assert_allclose(state.numpy()[0], q, rtol=1e-6)
+    assert loss.item() == pytest.approx(float(q @ [0.5, 3.0, 0.0]), rel=1e-6)
+
+
+# --------------------------------------------------------------------------- in the engine
+
+def objectives(codes: np.ndarray) -> dict[str, training.Objective]:
+    return {"distillation": remedies.Distillation(), "reweighting": remedies.Reweighting(codes),
+            "group DRO": remedies.GroupDRO(codes, step_size=0.3)}
+
+
+@pytest.mark.parametrize("name", ["distillation", "reweighting", "group DRO"])
+def test_members_trained_with_an_objective_match_train_model_with_it(name):
+    """Tolerance as for every stacked member: rtol 1e-4, atol 1e-5 on the logits."""
+    x, y = toy_data()
+    codes = (x[:, 0, 0, 0] > 0.7).long().numpy() + 2 * y.numpy()  # four groups of unequal sizes
+    objective = objectives(codes)[name]
+    dense = population.train_population((x, y), size=2, seeds=[0, 1], recipe=RECIPE, model_kwargs=BN,
+                                        cache=False, progress=False)
+    tuned = population.train_population((x, y), size=2, seeds=[5, 6], recipe=RECIPE, model_kwargs=BN,
+                                        start=dense, objective=objective, cache=False, progress=False)
+    plain = population.train_population((x, y), size=2, seeds=[5, 6], recipe=RECIPE, model_kwargs=BN,
+                                        start=dense, cache=False, progress=False)
+    for k, seed in enumerate(tuned.seeds):
+        single = training.train_model(dense.models()[k], x, y, recipe=RECIPE, seed=seed, objective=objective,
+                                      teacher=dense.models()[k])
+        torch.testing.assert_close(training.predict_logits(tuned.models()[k], x),
+                                   training.predict_logits(single, x), rtol=1e-4, atol=1e-5)
+        assert not torch.allclose(training.predict_logits(tuned.models()[k], x),
+                                  training.predict_logits(plain.models()[k], x), atol=1e-4)
+
+
+def test_distillation_with_only_the_hard_term_is_plain_training():
+    x, y = toy_data()
+    dense = population.train_population((x, y), size=2, recipe=RECIPE, model_kwargs=BN, cache=False, progress=False)
+    hard = remedies.Distillation(alpha=0.0, gamma=1.0)
+    tuned, plain = (population.train_population((x, y), size=2, seeds=[5, 6], recipe=RECIPE, model_kwargs=BN,
+                                                start=dense, objective=objective, cache=False, progress=False)
+                    for objective in (hard, None))
+    for a, b in zip(tuned.models(), plain.models()):
+        torch.testing.assert_close(training.predict_logits(a, x), training.predict_logits(b, x), rtol=1e-5, atol=1e-6)
+
+
+def test_the_objective_enters_the_cache_key_only_when_used():
+    x, y = toy_data(64)
+    dense = population.train_population((x, y), size=2, recipe=RECIPE, model_kwargs=BN, cache=False, progress=False)
+    codes = y.numpy()
+    configs = [population.train_population((x, y), size=2, recipe=RECIPE, model_kwargs=BN, start=dense,
+                                           objective=objective, cache=False, progress=False).config
+               for objective in (None, *objectives(codes).values(), remedies.GroupDRO(codes, step_size=0.1))]
+    assert "objective" not in configs[0]
+    keys = [str(config["objective"]) for config in configs[1:]]
+    assert len(set(keys)) == len(keys)
+
+
+def test_objectives_check_their_inputs():
+    x, y = toy_data(64)
+    with pytest.raises(ValueError, match=re.escape("objective=Distillation needs a teacher: pass start=")):
+        population.train_population((x, y), size=2, recipe=RECIPE, model_kwargs=BN, objective=remedies.Distillation(),
+                                    cache=False, progress=False)
+    with pytest.raises(ValueError, match=re.escape("codes must hold one group per training example (64), got 3")):
+        population.train_population((x, y), size=2, recipe=RECIPE, model_kwargs=BN,
+                                    objective=remedies.Reweighting(np.array([0, 1, 1])), cache=False, progress=False)
+    model = models.make_model(in_channels=1, num_classes=2, image_size=8, seed=0, **BN)
+    with pytest.raises(TypeError, match="teacher must be a Module"):
+        training.train_model(model, x, y, recipe=RECIPE, objective=remedies.Distillation())
+    with pytest.raises(TypeError, match="objective must be a Objective"):
+        training.train_model(model, x, y, recipe=RECIPE, objective="kd")
