@@ -6,8 +6,9 @@ importing only from those before it:
 
 ``core`` (settings, cache, profiles, argument checks) -> ``data`` -> ``training`` (models, the
 training recipe and loop, metrics) -> ``compression`` (masks, pruning, quantization, storage)
--> ``populations`` -> ``analysis`` (class impact, exemplars, subgroups, changes, robustness)
--> ``book`` (what chapters call). ``make test`` checks the order with import-linter.
+-> ``populations`` -> ``analysis`` (class impact, exemplars, subgroups, changes, robustness,
+VoG, mismatches) -> ``remedies`` (distillation, re-weighting, re-sampling, group DRO) -> ``book``
+(what chapters call). ``make test`` checks the order with import-linter.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("core", "data", "training", "compression", "populations", "analysis", "book")
+_SUBMODULES = ("core", "data", "training", "compression", "populations", "analysis", "remedies", "book")
 
 __all__ = ["__version__", *_SUBMODULES]
 

@@ -82,3 +82,14 @@ def test_finetuned_populations_are_paired_with_the_baseline(tmp_path, monkeypatc
                for a, b in zip(s.values(), t.values()))
     with pytest.raises(ValueError, match=r"levels must hold 0.0 \(the fine-tuned control\), got \[0.5\]"):
         experiments.finetuned_populations("smoke", train, levels=[0.5])
+
+
+def test_every_profile_compares_plain_pruning_with_remedies_and_full_runs_them_all():
+    from course_lib.book import experiments
+    for name in ("smoke", "course", "full"):
+        chosen = profiles.get_profile(name).face_remedies
+        assert chosen[0] == "pruning" and set(chosen) <= set(experiments.REMEDIES) and len(chosen) >= 3
+    assert profiles.get_profile("full").face_remedies == experiments.REMEDIES
+    assert profiles.get_profile("smoke").face_remedies == experiments.REMEDIES
+    with pytest.raises(ValueError, match="methods must be one of"):
+        experiments.remedied_populations("smoke", None, level=0.95, methods=["dropout"])

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from course_lib import remedies, training
+from course_lib.analysis import mismatch
 from course_lib.populations import population
 from course_lib.training import models
 
@@ -180,3 +181,28 @@ def test_objectives_check_their_inputs():
         training.train_model(model, x, y, recipe=RECIPE, objective=remedies.Distillation())
     with pytest.raises(TypeError, match="objective must be a Objective"):
         training.train_model(model, x, y, recipe=RECIPE, objective="kd")
+
+
+# --------------------------------------------------------------------------- mismatches (Joseph et al. 2020)
+
+def test_mismatch_rates_count_disagreements_with_each_members_own_reference():
+    reference = np.array([[0, 1, 1, 0], [1, 1, 1, 1]])
+    compressed = np.array([[0, 0, 1, 1], [1, 1, 1, 0]])
+    y = np.array([0, 1, 0, 0])
+    np.testing.assert_allclose(mismatch.mismatch_rates(reference=reference, compressed=compressed), [0.5, 0.25])
+    # where the reference is right: member 0 on examples 0, 1, 3 (mismatches at 1 and 3); member 1 on example 1 only
+    np.testing.assert_allclose(mismatch.mismatch_rates(reference=reference, compressed=compressed, y_true=y),
+                               [2 / 3, 0.0])
+
+
+def test_mismatch_reduction_is_the_ratio_of_mean_rates_with_an_interval_around_it():
+    rng = np.random.default_rng(0)
+    reference = rng.integers(0, 2, (4, 400))
+    plain = np.where(rng.random((4, 400)) < 0.2, 1 - reference, reference)
+    remedied = np.where(rng.random((4, 400)) < 0.05, 1 - reference, reference)
+    got = mismatch.mismatch_reduction(reference=reference, plain=plain, remedied=remedied, n_boot=200)
+    expected = (plain != reference).mean() / (remedied != reference).mean()
+    assert got["reduction"] == pytest.approx(expected)
+    assert got["low"] < got["reduction"] < got["high"] and got["low"] > 1
+    with pytest.raises(ValueError, match="compressed must have the shape of reference"):
+        mismatch.mismatch_rates(reference=reference, compressed=plain[:2])

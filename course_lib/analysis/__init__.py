@@ -12,5 +12,6 @@ module                                         what
 :mod:`~course_lib.analysis.vog`                Variance of Gradients (Agarwal et al. 2022)
 :mod:`~course_lib.analysis.learning_speed`     MSP and learning speed over checkpoints (D'souza et al. 2021)
 :mod:`~course_lib.analysis.ranking`            how well a score ranks flagged examples first (AP)
+:mod:`~course_lib.analysis.mismatch`           mismatches with the reference model (Joseph et al. 2020)
 =============================================  =================================================
 """

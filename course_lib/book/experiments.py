@@ -31,11 +31,13 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import replace
 
-from .. import data
+import pandas as pd
+
+from .. import data, remedies
 from ..core.profiles import Profile, get_profile
 from ..data import ImageDataset
 from ..data.utkface import MalformedNameWarning
-from ..core.validation import check_bool, check_option
+from ..core.validation import check_bool, check_option, check_real
 from ..populations import Level, Population, check_level, quantize_population, train_population
 from ..training import TrainingRecipe
 
@@ -208,6 +210,74 @@ def finetuned_populations(profile: str | Profile, train: ImageDataset, *, levels
             made[level] = train_population(train, level=level, size=len(baseline), seeds=seeds(profile, "compressed"),
                                            recipe=tuning, model_kwargs=MODELS.get(train.name), start=baseline,
                                            device=profile.torch_device, progress=progress)
+    return made
+
+
+REMEDIES = ("pruning", "distillation", "re-weighting", "re-sampling", "group DRO")
+"""The ways :func:`remedied_populations` makes a compressed population: plain pruning and four remedies."""
+
+GROUP_DRO_STEP_SIZE = 0.05
+"""Step size of the group weights of :class:`~course_lib.remedies.group_dro.GroupDRO` on faces.
+
+Sagawa et al. (2020) train for dozens of epochs at 0.01; a fine-tuning of a few epochs needs a
+larger step for the weights to move at all: over ``T`` steps, a group whose loss stays ``d``
+above another's gains a factor ``exp(eta * d * T)`` on it."""
+
+
+def remedy_groups(train: ImageDataset) -> pd.DataFrame:
+    """The groups the face remedies balance: race and gender (the target), one row per training face."""
+    return train.attributes[["race", "gender"]].reset_index(drop=True)
+
+
+def remedied_populations(profile: str | Profile, train: ImageDataset, *, level: float,
+                         methods: Sequence[str] = REMEDIES, progress: bool = False) -> dict[str, Population]:
+    """Compressed populations made with and without a remedy, all paired with the baseline.
+
+    Every method fine-tunes each baseline member (:func:`populations` at level ``0.0``) exactly as
+    :func:`finetuned_populations` does at ``level`` -- the same epochs, recipe, data order and
+    gradual pruning -- and changes one thing:
+
+    ``"pruning"``
+        Nothing: plain pruning, the population of :func:`finetuned_populations` (loaded, not retrained).
+    ``"distillation"``
+        The loss is :class:`~course_lib.remedies.distillation.Distillation` (``T = 4``,
+        ``alpha = 0.9``, ``gamma = 0.1``), the teacher being the member's own dense start, as in
+        Blakeney et al.'s code (the student is a copy of the teacher, pruned while it distils).
+    ``"re-weighting"``
+        The loss weighs each face by the inverse of its race-gender group's size
+        (:class:`~course_lib.remedies.rebalancing.Reweighting`).
+    ``"re-sampling"``
+        The fine-tuning set is a group-balanced re-sample of the training set, as many faces as
+        before (:func:`~course_lib.remedies.rebalancing.balanced_indices`, seeded with the
+        profile's ``data_seed``).
+    ``"group DRO"``
+        The loss is :class:`~course_lib.remedies.group_dro.GroupDRO` over the race-gender
+        groups, step size :data:`GROUP_DRO_STEP_SIZE`.
+
+    Member ``k`` of every population returned is paired with member ``k`` of the baseline (and
+    of each other): compare them with ``paired=True``.
+    """
+    profile = get_profile(profile)
+    level = check_real(level, "level", low=0, high=1, closed="neither")
+    for method in methods:
+        check_option(method, "methods", REMEDIES)
+    baseline = populations(profile, train, levels=[0.0], progress=progress)[0.0]
+    tuning = replace(recipe(profile, train.name), epochs=profile.face_finetune_epochs)
+    codes, _ = remedies.group_codes(remedy_groups(train))
+    made = {}
+    for method in methods:
+        data, objective = train, None
+        if method == "distillation":
+            objective = remedies.Distillation()
+        elif method == "re-weighting":
+            objective = remedies.Reweighting(codes)
+        elif method == "group DRO":
+            objective = remedies.GroupDRO(codes, step_size=GROUP_DRO_STEP_SIZE)
+        elif method == "re-sampling":
+            data = train.subset(remedies.balanced_indices(codes, seed=profile.data_seed))
+        made[method] = train_population(data, level=level, size=len(baseline), seeds=seeds(profile, "compressed"),
+                                        recipe=tuning, model_kwargs=MODELS.get(train.name), start=baseline,
+                                        objective=objective, device=profile.torch_device, progress=progress)
     return made
 
 

@@ -73,6 +73,12 @@ class Profile:
     face_levels : tuple of float or str
         The compression levels of the face populations: the face models are the costliest of
         the course, so under ``course`` only the baseline and the level the chapters read.
+    face_remedies : tuple of str
+        The ways of compressing faces that Part V compares
+        (:data:`~course_lib.book.experiments.REMEDIES`): plain pruning and the remedies. Each
+        is a fine-tuned population of its own, so under ``course`` the chapter trains the
+        remedies that its conclusions need and leaves re-weighting (the twin of re-sampling) to
+        ``full``; ``smoke`` runs every one, to test them all.
     vog_n_train : int or None
         Training examples of the population whose checkpoints Variance of Gradients reads
         (drawn from the synthetic training set; ``None``: all of it).
@@ -102,6 +108,7 @@ class Profile:
     face_epochs: int
     face_finetune_epochs: int
     face_levels: tuple[float | str, ...]
+    face_remedies: tuple[str, ...]
     vog_n_train: int | None
     vog_epochs: int
     data_seed: int = 0
@@ -135,6 +142,7 @@ PROFILES: dict[str, Profile] = {
         face_epochs=1,
         face_finetune_epochs=1,
         face_levels=(0.0, 0.95),
+        face_remedies=("pruning", "distillation", "re-weighting", "re-sampling", "group DRO"),
         vog_n_train=600,
         vog_epochs=6,
     ),
@@ -157,6 +165,7 @@ PROFILES: dict[str, Profile] = {
         face_epochs=12,
         face_finetune_epochs=3,
         face_levels=(0.0, 0.95),
+        face_remedies=("pruning", "distillation", "re-sampling", "group DRO"),
         vog_n_train=6_000,
         vog_epochs=20,
     ),
@@ -179,6 +188,7 @@ PROFILES: dict[str, Profile] = {
         face_epochs=30,
         face_finetune_epochs=6,
         face_levels=(0.0, 0.9, 0.95, 0.99, "int8-tensor"),
+        face_remedies=("pruning", "distillation", "re-weighting", "re-sampling", "group DRO"),
         vog_n_train=None,
         vog_epochs=40,
     ),
