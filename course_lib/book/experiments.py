@@ -31,11 +31,14 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import replace
 
+import numpy as np
 import pandas as pd
+import torch
 
 from .. import data, remedies
 from ..core.profiles import Profile, get_profile
 from ..data import ImageDataset
+from ..data.synthetic import counterfactual_synthetic_celeba
 from ..data.utkface import MalformedNameWarning
 from ..core.validation import check_bool, check_option, check_real
 from ..populations import Level, Population, check_level, quantize_population, train_population
@@ -279,6 +282,44 @@ def remedied_populations(profile: str | Profile, train: ImageDataset, *, level: 
                                         recipe=tuning, model_kwargs=MODELS.get(train.name), start=baseline,
                                         objective=objective, device=profile.torch_device, progress=progress)
     return made
+
+
+def counterfactual_substituted(profile: str | Profile) -> ImageDataset:
+    """The synthetic training set of a profile, each face replaced by its twin of the other sex with probability 1/2.
+
+    *Counterfactual data substitution* (Maudslay et al. 2019 substitute gendered words in text
+    this way): each face of :func:`synthetic_celeba`'s training set is kept, or swapped for its
+    counterfactual twin with ``male`` negated
+    (:func:`~course_lib.data.synthetic.counterfactual_synthetic_celeba`: the same hair, label and
+    everything else), by a fair coin drawn from the profile's ``data_seed``. Sex then no longer
+    predicts *Blond* in the training data, and the set keeps its size, so a population trained on
+    it costs what one trained on the original does.
+    """
+    profile = get_profile(profile)
+    train, _ = synthetic_celeba(profile)
+    twins = counterfactual_synthetic_celeba(flip="male", split="train", n=profile.synthetic_n, image_size=32,
+                                            seed=profile.data_seed)
+    swap = np.random.default_rng([profile.data_seed, 0xC0F]).random(len(train)) < 0.5
+    chosen = torch.from_numpy(swap)
+    attributes = pd.concat([train.attributes[~swap], twins.attributes[swap]]).iloc[
+        np.argsort(np.concatenate([np.flatnonzero(~swap), np.flatnonzero(swap)]), kind="stable")]
+    return ImageDataset(train.name, "train", torch.where(chosen[:, None, None, None], twins.images, train.images),
+                        train.targets, attributes, train.classes)
+
+
+def counterfactual_populations(profile: str | Profile, *, levels: Sequence[float],
+                               progress: bool = False) -> dict[float, Population]:
+    """Populations trained like :func:`populations` but on :func:`counterfactual_substituted` data.
+
+    Level ``0.0`` from the *baseline* family of seeds, sparse levels from the *compressed* family,
+    each by gradual magnitude pruning during training: the counterparts, member by member in
+    seeds (not in data), of :func:`populations` on the plain synthetic set.
+    """
+    profile = get_profile(profile)
+    substituted = counterfactual_substituted(profile)
+    return {level: _population(profile, substituted, check_level(level, "levels"),
+                               seeds(profile, "baseline" if level == 0.0 else "compressed"), progress)
+            for level in levels}
 
 
 def vog_population(profile: str | Profile, train: ImageDataset, *, progress: bool = False) -> tuple[ImageDataset, Population]:

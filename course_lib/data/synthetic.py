@@ -25,6 +25,17 @@ ground-truth flag: **noisy** examples (a flipped label, or an image corrupted be
 and **atypical** examples (correctly labelled but rare renderings: upside down, rotated, occluded,
 or with an unusual skin colour).
 
+Counterfactual twins
+--------------------
+Every random draw of the renderer (:func:`course_lib.data.faces.render`) is made for every face,
+whatever its attributes; only the *use* of a draw depends on them (a woman's draw of a stubble
+opacity is drawn, then multiplied by 0). So a pool rendered again from the same seed, with one
+protected attribute negated, gives each face its **counterfactual twin**: the same person (hair
+tone, skin, pose, background, illumination, pixel noise, rendering, label) with the other sex
+(stubble and haircut) or the other age (wrinkles), something no photograph offers.
+:func:`counterfactual_synthetic_celeba` returns these twins, for counterfactual data augmentation
+or to measure how much a model's prediction moves with the protected attribute alone.
+
 Joint distribution
 ------------------
 CelebA's training split gives two 2x2 tables (:data:`CELEBA_TRAIN_COUNTS`): Blond x Male and
@@ -82,7 +93,8 @@ ATYPICAL_KINDS = ("upside-down", "rotated", "occluded", "recoloured")
 RENDERINGS = ("typical", *NOISY_KINDS, *ATYPICAL_KINDS)
 """The categories of the ``rendering`` column, in order."""
 
-
+PROTECTED_ATTRIBUTES = ("male", "young")
+"""The protected attributes, the columns that :func:`counterfactual_synthetic_celeba` can flip."""
 
 MIXES = ("celeba", "balanced")
 """The attribute mixes a pool can have, CelebA's or one balanced in Blond x Male (see :func:`load_synthetic_celeba`)."""
@@ -214,20 +226,92 @@ def load_synthetic_celeba(*, split: str = "train", seed: int = 0, n: int = 30_00
     ------
     ValueError
         For an unknown ``split`` or an option out of range; the message names the argument.
+
+    See Also
+    --------
+    counterfactual_synthetic_celeba : The same examples with one protected attribute flipped.
+    """
+    options = RenderOptions(image_size, hair_shift, hair_spread, pixel_noise, illumination, beard_strength,
+                            age_texture, noisy_rate, atypical_rate)
+    return _load_pool_split(split, seed, n, test_fraction, options, mix, flip=None)
+
+
+def counterfactual_synthetic_celeba(*, flip: str = "male", split: str = "train", seed: int = 0, n: int = 30_000,
+                                    test_fraction: float = 1 / 3, image_size: int = 32,
+                                    hair_shift: float = 0.5, hair_spread: float = 0.2,
+                                    pixel_noise: float = 0.1, illumination: float = 0.2,
+                                    beard_strength: float = 0.8, age_texture: float = 0.35,
+                                    noisy_rate: float = 0.02, atypical_rate: float = 0.02,
+                                    mix: str = "celeba") -> ImageDataset:
+    """The counterfactual twins of :func:`load_synthetic_celeba`: the same faces, one attribute flipped.
+
+    Example ``i`` of the result is example ``i`` of ``load_synthetic_celeba(**same arguments)``
+    (same split, same order) rendered with every random draw of the original (hair tone, skin,
+    pose, background, clothes, illumination, pixel noise, rendering kind) and the protected
+    attribute ``flip`` negated. Flipping ``"male"`` changes the stubble and the haircut (hair
+    length, volume and hairline) and nothing else; flipping ``"young"`` adds or removes the
+    wrinkles. The label does not change: a blond woman's twin is a blond man. Cached on disk like
+    the original pool, under a key that includes ``flip``.
+
+    Parameters
+    ----------
+    flip : {"male", "young"}
+        The protected attribute to negate (one of :data:`PROTECTED_ATTRIBUTES`).
+    split, seed, n, test_fraction, mix
+        As in :func:`load_synthetic_celeba`: they select the examples whose twins are returned.
+    image_size, hair_shift, hair_spread, pixel_noise, illumination
+        As in :func:`load_synthetic_celeba`.
+    beard_strength, age_texture, noisy_rate, atypical_rate
+        As in :func:`load_synthetic_celeba`.
+
+    Returns
+    -------
+    ImageDataset
+        ``images`` ``(N, 3, image_size, image_size)`` float32 in [0, 1] and ``targets`` ``(N,)``,
+        with ``N`` and ``targets`` those of the original split. ``attributes`` has the columns of
+        :func:`load_synthetic_celeba`, equal to the original ones except ``flip``, which is
+        negated; its ``example_id`` is the original one with the suffix ``"~<flip>"``
+        (``"syn-000123~male"``, see :func:`flip_attribute`), so that originals and twins can be
+        concatenated (:func:`course_lib.data.concat`) for counterfactual augmentation without
+        clashing ids.
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``flip`` or ``split``, or an option out of range; the message names the
+        argument.
+
+    Notes
+    -----
+    The twin of a twin is the original: negating the attribute again renders the original images
+    exactly, because the renderer's random stream does not depend on the attributes.
+    """
+    check_option(flip, "flip", PROTECTED_ATTRIBUTES)
+    options = RenderOptions(image_size, hair_shift, hair_spread, pixel_noise, illumination, beard_strength,
+                            age_texture, noisy_rate, atypical_rate)
+    return _load_pool_split(split, seed, n, test_fraction, options, mix, flip=flip)
+
+
+def _load_pool_split(split: str, seed: int, n: int, test_fraction: float, options: RenderOptions, mix: str,
+                     *, flip: str | None) -> ImageDataset:
+    """Check the arguments, get the (cached) pool and return one split of it as an ``ImageDataset``.
+
+    ``flip=None`` gives the pool of :func:`load_synthetic_celeba`, a protected attribute its
+    counterfactual twin (see :func:`build_pool`).
     """
     check_split(split)
     check_integer(seed, "seed", low=0)
     check_integer(n, "n", low=100)
     check_real(test_fraction, "test_fraction", low=0, high=1, closed="neither")
     check_option(mix, "mix", MIXES)
-    options = RenderOptions(image_size, hair_shift, hair_spread, pixel_noise, illumination, beard_strength,
-                            age_texture, noisy_rate, atypical_rate)
     options.check()
     seed, n = int(seed), int(n)
     config = {"dataset": NAME, "format": FORMAT_VERSION, "seed": seed, "n": n, **asdict(options)}
     if mix != "celeba":  # the CelebA mix keeps the key it had before mixes existed
         config["mix"] = mix
-    pool = cache.cached("data", config, lambda: build_pool(n, seed, options, mix))
+    if flip is not None:  # the original pool keeps the key it had before counterfactuals existed
+        config["flip"] = flip
+    pool = cache.cached("data", config, lambda: build_pool(n, seed, options, mix, flip=flip))
     index = np.arange(n)
     if split != "all":
         test = seeded_test_mask(n, test_fraction=test_fraction, seed=seed)
@@ -237,17 +321,54 @@ def load_synthetic_celeba(*, split: str = "train", seed: int = 0, n: int = 30_00
                       CLASSES)
 
 
-def build_pool(n: int, seed: int, options: RenderOptions, mix: str = "celeba") -> dict:
+def build_pool(n: int, seed: int, options: RenderOptions, mix: str = "celeba", *, flip: str | None = None) -> dict:
     """Render a pool: ``{"images": uint8 (n, 3, S, S), "targets": int64 (n,), "attributes": DataFrame}``.
 
-    Uncached; :func:`load_synthetic_celeba` is the entry point.
+    With ``flip`` (one of :data:`PROTECTED_ATTRIBUTES`), the pool of counterfactual twins: the
+    same attribute table and random stream, the column ``flip`` negated before rendering (see
+    :func:`flip_attribute`). Uncached; :func:`load_synthetic_celeba` and
+    :func:`counterfactual_synthetic_celeba` are the entry points.
     """
     rng = np.random.default_rng([seed, 0xCE1EBA])  # a stream apart from the split's default_rng(seed)
     table = _sample_attributes(n, rng, noisy_rate=options.noisy_rate, atypical_rate=options.atypical_rate,
                                shares=_joint_shares(mix))
+    if flip is not None:
+        table = flip_attribute(table, flip)
     images = render(table, rng, options)
     return {"images": images, "targets": torch.from_numpy(table["blond"].to_numpy(np.int64)),
             "attributes": table}
+
+
+def flip_attribute(table: pd.DataFrame, flip: str) -> pd.DataFrame:
+    """The attribute table of the counterfactual twins of ``table``: column ``flip`` negated.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        An attribute table of :func:`load_synthetic_celeba` (``n`` rows, indexed by ``example_id``).
+    flip : {"male", "young"}
+        The protected attribute to negate.
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy of ``table``, ``n`` rows in the same order, with ``table[flip]`` negated and the
+        suffix ``"~<flip>"`` toggled on every ``example_id`` (``"syn-000123"`` becomes
+        ``"syn-000123~male"``, and back); the other columns are unchanged. Flipping twice gives
+        ``table`` back, and flips of different attributes commute (``"syn-000123~male~young"``).
+    """
+    check_option(flip, "flip", PROTECTED_ATTRIBUTES)
+    twins = table.copy()
+    twins[flip] = ~twins[flip]
+    twins.index = pd.Index([_twin_id(example_id, flip) for example_id in table.index], name=table.index.name)
+    return twins
+
+
+def _twin_id(example_id: str, flip: str) -> str:
+    """``example_id`` with the suffix ``"~<flip>"`` toggled, the suffixes in :data:`PROTECTED_ATTRIBUTES` order."""
+    base, *flipped = example_id.split("~")
+    flipped = set(flipped) ^ {flip}
+    return "~".join([base, *(name for name in PROTECTED_ATTRIBUTES if name in flipped)])
 
 
 def _allocate(total: int, weights: np.ndarray) -> np.ndarray:
