@@ -124,9 +124,9 @@ class Group:
                 new[name][k] = mask
         self.masks = new
 
-    def frozen(self) -> _Frozen:
+    def frozen(self) -> FrozenGroup:
         """The members as they are now, frozen: the teacher of a distillation that starts from them."""
-        return _Frozen(self.layers, {name: t.detach().clone() for name, t in
+        return FrozenGroup(self.layers, {name: t.detach().clone() for name, t in
                                      (self.effective_params() | self.buffers).items()})
 
     def member_state(self, k: int) -> State:
@@ -136,7 +136,7 @@ class Group:
 
 
 @dataclass
-class _Frozen:
+class FrozenGroup:
     """Stacked members whose weights no longer change: a teacher, run in eval mode without gradients."""
 
     layers: list[tuple[str, nn.Module]]

@@ -27,12 +27,12 @@ class Objective:
     one model), the recipe's cross-entropy of every example, ``(K, B)``, and calls the objective
     with it; the objective returns each model's loss ``(K,)``, whose sum is differentiated.
 
-    Subclasses implement :meth:`__call__` and :meth:`as_config`, and may keep state across the
+    Subclasses implement ``__call__`` and :meth:`as_config`, and may keep state across the
     steps of one training run (:meth:`initial_state`, e.g. the group weights of group DRO).
     """
 
     uses_teacher: bool = False
-    """Whether :meth:`__call__` needs the teacher's logits (the model the training starts from, frozen)."""
+    """Whether ``__call__`` needs the teacher's logits (the model the training starts from, frozen)."""
 
     def as_config(self) -> dict[str, Any]:
         """The objective as plain values: it enters the cache key of every model trained with it."""
