@@ -237,3 +237,60 @@ def test_a_bad_start_is_named():
         population.train_population((x, y), size=2, start=dense, **kwargs | {"model_kwargs": {**BN, "hidden": 32}})
     with pytest.raises(TypeError, match="start"):
         population.train_population((x, y), size=2, start=dense.state_dicts, **kwargs)
+
+
+# --------------------------------------------------------------------------- targeted augmentation
+
+TARGETED = training.TrainingRecipe(epochs=3, batch_size=32, lr_schedule="one-cycle", flip=True, crop_padding=1,
+                                   augment_hardest=0.3, augment_from=2)
+
+
+def test_the_hardest_are_the_lowest_msps_with_ties_to_the_earlier_example():
+    recipe = training.TrainingRecipe(epochs=1, flip=True, augment_hardest=0.5)
+    msp = torch.tensor([[0.9, 0.2, 0.5, 0.2], [0.1, 0.8, 0.7, 0.3]])
+    assert recipe.hardest(msp).tolist() == [[False, True, False, True], [True, False, False, True]]
+    assert training.TrainingRecipe(epochs=1, flip=True, augment_hardest=1.0).hardest(msp).all()
+
+
+def test_an_image_left_out_of_the_targeted_set_is_shown_unchanged():
+    recipe = training.TrainingRecipe(epochs=1, flip=True, crop_padding=2, augment_hardest=0.5)
+    images = torch.rand(3, 1, 5, 5)
+    draws = torch.tensor([[1, 0, 4], [1, 4, 0], [0, 1, 3]])
+    kept = recipe.only(draws, torch.tensor([True, False, False]))
+    assert kept.tolist() == [[1, 0, 4], [0, 2, 2], [0, 2, 2]]
+    out = recipe.augment(images, kept)
+    assert torch.equal(out[1:], images[1:]) and not torch.equal(out[0], images[0])
+
+
+def test_targeting_is_checked_and_keyed_only_when_used():
+    with pytest.raises(ValueError, match="augment_hardest=0.2 needs an augmentation to target"):
+        training.TrainingRecipe(epochs=1, augment_hardest=0.2)
+    with pytest.raises(ValueError, match="augment_from"):
+        training.TrainingRecipe(epochs=1, flip=True, augment_hardest=0.2, augment_from=1)
+    assert "augment_hardest" not in training.TrainingRecipe(epochs=1, flip=True).as_config()
+    assert TARGETED.as_config()["augment_hardest"] == 0.3 and TARGETED.as_config()["augment_from"] == 2
+    assert [TARGETED.targets_epoch(e) for e in (1, 2, 3)] == [False, True, True]
+
+
+def test_before_the_first_targeted_epoch_nothing_is_augmented():
+    x, y = toy_data(64)
+    waiting = training.TrainingRecipe(epochs=1, batch_size=32, flip=True, crop_padding=1, augment_hardest=0.5)
+    plain = training.TrainingRecipe(epochs=1, batch_size=32)
+    a, b = (alone(3, x, y, recipe) for recipe in (waiting, plain))
+    torch.testing.assert_close(training.predict_logits(a, x), training.predict_logits(b, x), rtol=0, atol=0)
+
+
+def test_members_with_targeted_augmentation_match_train_model_and_differ_from_full_augmentation():
+    """Tolerance as for every stacked member (rtol 1e-4, atol 1e-5 on the logits)."""
+    x, y = toy_data()
+    pop = population.train_population((x, y), size=2, seeds=[4, 5], recipe=TARGETED, model_kwargs=BN, cache=False,
+                                      progress=False)
+    full = dict(TARGETED.as_config())
+    del full["augment_hardest"], full["augment_from"]
+    everything = training.TrainingRecipe(**full)
+    for k, seed in enumerate(pop.seeds):
+        single = alone(seed, x, y, TARGETED)
+        torch.testing.assert_close(training.predict_logits(pop.models()[k], x), training.predict_logits(single, x),
+                                   rtol=1e-4, atol=1e-5)
+        other = alone(seed, x, y, everything)
+        assert not torch.allclose(training.predict_logits(single, x), training.predict_logits(other, x), atol=1e-4)

@@ -42,7 +42,7 @@ from tqdm.auto import tqdm
 
 from ..compression.masks import State, masked_state, prunable_parameters, replace_masks
 from ..core.cache import entry_path, save_entry
-from ..training import make_model
+from ..training import TrainingRecipe, make_model
 from .recipe import MemberRecipe
 from .stacked import stackable_layers, stacked_forward
 
@@ -123,6 +123,25 @@ class Group:
             for name, mask in replace_masks(weights, current, sparsity, scope=scope).items():
                 new[name][k] = mask
         self.masks = new
+
+    @torch.no_grad()
+    def targeted(self, images: torch.Tensor, training: TrainingRecipe, epoch: int,
+                 chunk: int = 2048) -> torch.Tensor | None:
+        """The examples each member augments in epoch ``epoch``, ``(K, N)`` bool; ``None``: all of them.
+
+        Under targeted augmentation (:attr:`~course_lib.training.recipe.TrainingRecipe.augment_hardest`)
+        the lowest-MSP share of ``images`` ``(N, C, H, W)`` by each member's own eval-mode
+        predictions, as :func:`~course_lib.training.loop.train_model` selects them.
+        """
+        if not training.augment_hardest:
+            return None
+        if not training.targets_epoch(epoch):
+            return torch.zeros(len(self), len(images), dtype=torch.bool, device=images.device)
+        state = self.effective_params() | self.buffers
+        logits = torch.cat([stacked_forward(self.layers, state, part[:, None].expand(-1, len(self), -1, -1, -1),
+                                            training=False)
+                            for part in images.split(chunk)], dim=1)  # (K, N, classes)
+        return training.hardest(torch.softmax(logits, dim=-1).amax(-1))
 
     def frozen(self) -> FrozenGroup:
         """The members as they are now, frozen: the teacher of a distillation that starts from them."""
@@ -218,12 +237,15 @@ def _train_members(images: torch.Tensor, targets: torch.Tensor, group: Group, se
     checkpoint(0)
     step = 0
     for epoch in range(1, training.epochs + 1):
+        chosen = group.targeted(images, training, epoch)  # (K, N) or None
         order = torch.stack([training.epoch_order(n, g) for g in generators], dim=1).to(recipe.device)
         for start in training.batch_starts(n):
             batch = order[start:start + training.batch_size]  # (B, K): member k's examples in column k
             inputs = images[batch]
             if training.augments:  # each member's draws from its own generator, applied in one gather
                 draws = torch.stack([training.augmentation_draws(len(batch), g) for g in generators], dim=1)
+                if chosen is not None:  # targeted augmentation: member k augments its chosen examples only
+                    draws = training.only(draws, torch.gather(chosen, 1, batch.T).T)
                 inputs = training.augment(inputs, draws)
             optimizer.zero_grad(set_to_none=True)
             logits = group.logits(inputs)

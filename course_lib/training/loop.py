@@ -72,12 +72,14 @@ def train_model(model: nn.Module, images: torch.Tensor, targets: torch.Tensor, *
     state = None if objective is None else objective.initial_state(1, device)
     step = 0
     for epoch in tqdm(range(recipe.epochs), desc="epochs", disable=not progress, leave=False):
+        chosen = _targeted(model, x, recipe, epoch + 1)
         order = recipe.epoch_order(len(y), generator).to(device)
         for start in recipe.batch_starts(len(y)):
             batch = order[start:start + recipe.batch_size]
             inputs = x[batch]
             if recipe.augments:
-                inputs = recipe.augment(inputs, recipe.augmentation_draws(len(batch), generator))
+                draws = recipe.augmentation_draws(len(batch), generator)
+                inputs = recipe.augment(inputs, draws if chosen is None else recipe.only(draws, chosen[batch]))
             optimizer.zero_grad(set_to_none=True)
             logits = model(inputs)
             if objective is None:
@@ -97,6 +99,17 @@ def train_model(model: nn.Module, images: torch.Tensor, targets: torch.Tensor, *
         if on_epoch_end is not None:
             on_epoch_end(epoch, model)
     return model.eval()
+
+
+def _targeted(model: nn.Module, images: torch.Tensor, recipe: TrainingRecipe, epoch: int) -> torch.Tensor | None:
+    """The examples epoch ``epoch`` augments under targeted augmentation, ``(N,)`` bool; ``None``: all."""
+    if not recipe.augment_hardest:
+        return None
+    if not recipe.targets_epoch(epoch):
+        return torch.zeros(len(images), dtype=torch.bool, device=images.device)
+    msp = torch.softmax(predict_logits(model, images), dim=1).amax(1)
+    model.train()
+    return recipe.hardest(msp).to(images.device)
 
 
 @torch.no_grad()

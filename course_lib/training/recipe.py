@@ -53,6 +53,17 @@ class TrainingRecipe:
         back to its size at a uniformly drawn offset in ``[0, 2p]`` on each axis (a shift by up
         to ``p`` pixels). The flip comes after the crop; both are drawn afresh for every image
         in every epoch from the model's data-order generator (:meth:`augmentation_draws`).
+    augment_hardest : float
+        In ``[0, 1]``. 0 (the default): the flips and shifts apply to every training image. Above
+        0: *targeted augmentation* (D'souza et al. 2021, "A tale of two long tails"): from epoch
+        ``augment_from`` on, only the share ``augment_hardest`` of the training examples on which
+        the model is least sure -- the lowest maximum softmax probability (MSP), measured in eval
+        mode at the end of the previous epoch -- are flipped and shifted; the others are shown
+        as they are, and before ``augment_from`` none is augmented. Needs ``flip`` or
+        ``crop_padding``.
+    augment_from : int
+        The first epoch (counting from 1) of targeted augmentation, ``>= 2`` (the MSP of an
+        untrained model says nothing); used only when ``augment_hardest > 0``.
     label_smoothing : float
         In ``[0, 1)``: the cross-entropy's targets mix the true class (weight ``1 - e``) with
         the uniform distribution over classes (weight ``e``), as
@@ -67,6 +78,8 @@ class TrainingRecipe:
     flip: bool = False
     crop_padding: int = 0
     label_smoothing: float = 0.0
+    augment_hardest: float = 0.0
+    augment_from: int = 2
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "epochs", check_integer(self.epochs, "epochs", low=0))
@@ -77,11 +90,31 @@ class TrainingRecipe:
         object.__setattr__(self, "crop_padding", check_integer(self.crop_padding, "crop_padding", low=0))
         object.__setattr__(self, "label_smoothing", check_real(self.label_smoothing, "label_smoothing", low=0.0,
                                                                high=1.0, closed="left"))
+        object.__setattr__(self, "augment_hardest", check_real(self.augment_hardest, "augment_hardest", low=0.0,
+                                                               high=1.0))
+        object.__setattr__(self, "augment_from", check_integer(self.augment_from, "augment_from", low=2))
+        if self.augment_hardest and not (self.flip or self.crop_padding):
+            raise ValueError(f"augment_hardest={self.augment_hardest} needs an augmentation to target: "
+                             "set flip=True or crop_padding > 0")
 
     @property
     def augments(self) -> bool:
         """Whether training images are flipped or shifted."""
         return self.flip or self.crop_padding > 0
+
+    def targets_epoch(self, epoch: int) -> bool:
+        """Whether epoch ``epoch`` (counting from 1) augments only the hardest examples (needs their MSP)."""
+        return self.augment_hardest > 0 and epoch >= self.augment_from
+
+    def hardest(self, msp: torch.Tensor) -> torch.Tensor:
+        """The examples to augment: ``(..., N)`` bool, the ``round(augment_hardest * N)`` lowest MSPs of each row.
+
+        ``msp`` is ``(..., N)``, each row one model's maximum softmax probability on every
+        training example; ties go to the earlier example.
+        """
+        n = msp.shape[-1]
+        chosen = torch.argsort(msp, dim=-1, stable=True)[..., :round(self.augment_hardest * n)]
+        return torch.zeros_like(msp, dtype=torch.bool).scatter_(-1, chosen, True)
 
     def steps(self, n: int) -> int:
         """Optimizer steps of training on ``n`` examples: ``epochs * ceil(n / batch_size)``."""
@@ -135,6 +168,16 @@ class TrainingRecipe:
             draws[:, 1:] = torch.randint(0, 2 * self.crop_padding + 1, (n, 2), generator=generator)
         return draws
 
+    def only(self, draws: torch.Tensor, chosen: torch.Tensor) -> torch.Tensor:
+        """``draws`` ``(..., 3)`` with every image outside ``chosen`` ``(...)`` left as it is.
+
+        An image left alone keeps no flip and the centred crop (offset ``crop_padding``), so
+        :meth:`augment` returns it unchanged; the draws are made for every image all the same,
+        so the generator's stream does not depend on which images are chosen.
+        """
+        kept = torch.tensor([0, self.crop_padding, self.crop_padding], dtype=draws.dtype, device=draws.device)
+        return torch.where(chosen.to(draws.device)[..., None], draws, kept)
+
     def augment(self, images: torch.Tensor, draws: torch.Tensor) -> torch.Tensor:
         """``images`` ``(..., C, H, W)`` cropped and flipped as ``draws`` ``(..., 3)`` say.
 
@@ -158,12 +201,14 @@ class TrainingRecipe:
     def as_config(self) -> dict[str, Any]:
         """The recipe as plain values (for cache keys).
 
-        The augmentation and label-smoothing options enter only when used: members trained
-        before they existed keep their keys.
+        The augmentation, label-smoothing and targeting options enter only when used: members
+        trained before they existed keep their keys.
         """
         config = asdict(self)
         if not self.augments:
             del config["flip"], config["crop_padding"]
         if not self.label_smoothing:
             del config["label_smoothing"]
+        if not self.augment_hardest:
+            del config["augment_hardest"], config["augment_from"]
         return config
