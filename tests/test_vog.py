@@ -140,3 +140,17 @@ def test_checkpoint_probabilities_are_the_members_softmax_at_each_checkpoint(pop
     assert probs.shape == (2, 2, 5, 2)
     expected = training.predict_logits(pop.models(epoch=0)[1], images).softmax(-1)
     np.testing.assert_allclose(probs[1, 1], expected.numpy(), rtol=1e-4, atol=1e-6)
+
+
+def test_paired_speed_change_averages_the_member_differences_by_kind():
+    from course_lib.analysis import learning_speed as ls
+    before = np.array([[0.5, 0.5, 0.2], [0.7, 0.3, 0.4]])
+    after = np.array([[0.6, 0.7, 0.2], [0.7, 0.5, 0.1]])
+    table = ls.paired_speed_change(before=before, after=after, kinds=np.array(["a", "a", "b"]), n_boot=200)
+    assert table.loc["a", "count"] == 2 and table.loc["b", "count"] == 1
+    assert table.loc["a", "change"] == pytest.approx((0.1 + 0.2 + 0.0 + 0.2) / 4)
+    assert table.loc["b", "change"] == pytest.approx((0.0 - 0.3) / 2)
+    assert table.loc["a", "before"] == pytest.approx(0.5) and table.loc["a", "after"] == pytest.approx(0.625)
+    assert table.loc["a", "low"] <= table.loc["a", "change"] <= table.loc["a", "high"]
+    with pytest.raises(ValueError, match="kinds must have shape"):
+        ls.paired_speed_change(before=before, after=after, kinds=np.array(["a"]))

@@ -22,9 +22,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
 import torch
 
-from ..core.validation import check_integer
+from ..core.validation import check_integer, check_real
 from ..populations import Population
 
 
@@ -79,4 +80,51 @@ def learning_speed(probabilities: np.ndarray, labels: np.ndarray | torch.Tensor)
     return label_probability(probs, labels).mean(0)
 
 
-__all__ = ["checkpoint_probabilities", "label_probability", "learning_speed", "max_softmax_probability"]
+def paired_speed_change(*, before: np.ndarray, after: np.ndarray, kinds: np.ndarray, n_boot: int = 1000,
+                        ci: float = 0.95, seed: int = 0) -> pd.DataFrame:
+    """How an intervention changed the learning speed of each kind of example, with bootstrap intervals.
+
+    Parameters
+    ----------
+    before, after : numpy.ndarray
+        ``(K, N)`` :func:`learning_speed` of the same ``K`` members (paired: member ``k`` of
+        ``after`` differs from member ``k`` of ``before`` by the intervention only) on the same
+        ``N`` examples.
+    kinds : numpy.ndarray
+        ``(N,)`` the kind of every example (e.g. ``"typical"``, ``"atypical"``).
+    n_boot, ci, seed
+        Bootstrap resamples (members and, within each kind, examples, drawn together), coverage
+        of the percentile interval, seed.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per kind: ``count``, ``before`` and ``after`` (mean speeds), ``change``
+        (``after - before``, averaged over members and examples), ``low`` and ``high``.
+    """
+    before, after = np.asarray(before, dtype=float), np.asarray(after, dtype=float)
+    if before.ndim != 2 or before.shape != after.shape:
+        raise ValueError(f"before and after must be (K, N) arrays of the same shape, got {before.shape} and {after.shape}")
+    kinds = np.asarray(kinds)
+    if kinds.shape != before.shape[1:]:
+        raise ValueError(f"kinds must have shape (N,) = ({before.shape[1]},), got {kinds.shape}")
+    n_boot = check_integer(n_boot, "n_boot", low=1)
+    ci = check_real(ci, "ci", low=0.0, high=1.0, closed="neither")
+    rng = np.random.default_rng(check_integer(seed, "seed", low=0))
+    members = len(before)
+    diff = after - before
+    rows = {}
+    for kind in pd.unique(kinds):
+        columns = np.flatnonzero(kinds == kind)
+        picks = rng.integers(0, members, (n_boot, members))
+        draws = rng.integers(0, len(columns), (n_boot, len(columns)))
+        per_member = diff[:, columns]  # (K, n_kind)
+        resampled = np.array([per_member[p][:, d].mean() for p, d in zip(picks, draws)])
+        low, high = np.quantile(resampled, [(1 - ci) / 2, (1 + ci) / 2])
+        rows[kind] = {"count": len(columns), "before": before[:, columns].mean(), "after": after[:, columns].mean(),
+                      "change": per_member.mean(), "low": low, "high": high}
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("kind")
+
+
+__all__ = ["checkpoint_probabilities", "label_probability", "learning_speed", "max_softmax_probability",
+           "paired_speed_change"]

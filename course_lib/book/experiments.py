@@ -341,6 +341,31 @@ def vog_population(profile: str | Profile, train: ImageDataset, *, progress: boo
                                       device=profile.torch_device, progress=progress)
 
 
+TARGETED_SHARE = 0.2
+"""The share of training examples that targeted augmentation flips and shifts each epoch (D'souza et al. 2021)."""
+
+
+def targeted_vog_population(profile: str | Profile, train: ImageDataset, *,
+                            progress: bool = False) -> tuple[ImageDataset, Population]:
+    """:func:`vog_population` again, with targeted augmentation: the same examples, seeds and checkpoints.
+
+    From the second epoch on, each member flips and shifts (by up to 2 pixels) the
+    :data:`TARGETED_SHARE` of the training examples with its lowest maximum softmax probability
+    after the previous epoch (:class:`~course_lib.training.recipe.TrainingRecipe`'s
+    ``augment_hardest``), as D'souza et al. (2021) intervene on their uncertain examples. Member
+    ``k`` shares its seed, data and order with member ``k`` of :func:`vog_population`: they are
+    paired, and the augmentation is the only difference.
+    """
+    profile = get_profile(profile)
+    examples, plain = vog_population(profile, train, progress=progress)
+    tuning = replace(recipe(profile, train.name), epochs=profile.vog_epochs, lr_schedule="constant", flip=True,
+                     crop_padding=2, augment_hardest=TARGETED_SHARE)
+    return examples, train_population(examples, level=0.0, size=profile.population_size,
+                                      seeds=plain.seeds, recipe=tuning, model_kwargs=MODELS.get(train.name),
+                                      checkpoint_epochs=range(profile.vog_epochs + 1),
+                                      device=profile.torch_device, progress=progress)
+
+
 def control(profile: str | Profile, train: ImageDataset, *, progress: bool = False) -> Population:
     """The control population: dense, trained like the baseline from the *control* family of seeds.
 
