@@ -42,7 +42,7 @@ from ..data.synthetic import counterfactual_synthetic_celeba
 from ..data.utkface import MalformedNameWarning
 from ..core.validation import check_bool, check_option, check_real
 from ..populations import Level, Population, check_level, quantize_population, train_population
-from ..training import TrainingRecipe
+from ..training import Objective, TrainingRecipe
 
 SEED_FAMILIES = {"baseline": 0, "compressed": 1_000, "control": 2_000}
 """The first seed of each family of populations (before the profile's ``seed_offset``)."""
@@ -204,16 +204,22 @@ def finetuned_populations(profile: str | Profile, train: ImageDataset, *, levels
     if 0.0 not in levels:
         raise ValueError(f"levels must hold 0.0 (the fine-tuned control), got {levels}")
     baseline = populations(profile, train, levels=[0.0], progress=progress)[0.0]
-    tuning = replace(recipe(profile, train.name), epochs=profile.face_finetune_epochs)
     made = {}
     for level in levels:
         if isinstance(level, str):
             made[level] = quantize_population(baseline, level)
         else:
-            made[level] = train_population(train, level=level, size=len(baseline), seeds=seeds(profile, "compressed"),
-                                           recipe=tuning, model_kwargs=MODELS.get(train.name), start=baseline,
-                                           device=profile.torch_device, progress=progress)
+            made[level] = _finetuned(profile, train, baseline, level, progress=progress)
     return made
+
+
+def _finetuned(profile: Profile, data: ImageDataset, baseline: Population, level: float, *,
+               objective: Objective | None = None, progress: bool) -> Population:
+    """Every baseline member fine-tuned on ``data`` and pruned gradually to ``level``: the paired design's one recipe."""
+    tuning = replace(recipe(profile, data.name), epochs=profile.face_finetune_epochs)
+    return train_population(data, level=level, size=len(baseline), seeds=seeds(profile, "compressed"), recipe=tuning,
+                            model_kwargs=MODELS.get(data.name), start=baseline, objective=objective,
+                            device=profile.torch_device, progress=progress)
 
 
 REMEDIES = ("pruning", "distillation", "re-weighting", "re-sampling", "group DRO")
@@ -265,7 +271,6 @@ def remedied_populations(profile: str | Profile, train: ImageDataset, *, level: 
     for method in methods:
         check_option(method, "methods", REMEDIES)
     baseline = populations(profile, train, levels=[0.0], progress=progress)[0.0]
-    tuning = replace(recipe(profile, train.name), epochs=profile.face_finetune_epochs)
     codes, _ = remedies.group_codes(remedy_groups(train))
     made = {}
     for method in methods:
@@ -278,9 +283,7 @@ def remedied_populations(profile: str | Profile, train: ImageDataset, *, level: 
             objective = remedies.GroupDRO(codes, step_size=GROUP_DRO_STEP_SIZE)
         elif method == "re-sampling":
             data = train.subset(remedies.balanced_indices(codes, seed=profile.data_seed))
-        made[method] = train_population(data, level=level, size=len(baseline), seeds=seeds(profile, "compressed"),
-                                        recipe=tuning, model_kwargs=MODELS.get(train.name), start=baseline,
-                                        objective=objective, device=profile.torch_device, progress=progress)
+        made[method] = _finetuned(profile, data, baseline, level, objective=objective, progress=progress)
     return made
 
 

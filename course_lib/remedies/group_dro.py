@@ -16,11 +16,10 @@ import numpy as np
 import torch
 
 from ..core.validation import check_real
-from ..training import Objective
-from .rebalancing import check_codes, codes_fingerprint
+from .rebalancing import GroupObjective, codes_fingerprint
 
 
-class GroupDRO(Objective):
+class GroupDRO(GroupObjective):
     """The group DRO objective of Sagawa et al. (2020), one weight vector ``q`` per member.
 
     Parameters
@@ -33,15 +32,10 @@ class GroupDRO(Objective):
     """
 
     def __init__(self, codes: np.ndarray, *, step_size: float = 0.01) -> None:
-        self.codes = check_codes(codes)
+        super().__init__(codes)
         self.groups = int(self.codes.max()) + 1
         self.step_size = check_real(step_size, "step_size", low=0, closed="neither")
         self._codes = torch.as_tensor(self.codes)
-
-    def check(self, n: int) -> None:
-        """Raise ``ValueError`` unless there is one group code per training example."""
-        if n != len(self.codes):
-            raise ValueError(f"codes must hold one group per training example ({n}), got {len(self.codes)}")
 
     def as_config(self) -> dict[str, Any]:
         """``{"name": "group-dro", "groups": <fingerprint of the codes>, "step_size"}``."""

@@ -95,7 +95,19 @@ def check_codes(codes: Any) -> np.ndarray:
     return codes.astype(np.int64)
 
 
-class Reweighting(Objective):
+class GroupObjective(Objective):
+    """An objective that reads the group of every training example from ``codes`` ``(N,)``."""
+
+    def __init__(self, codes: np.ndarray) -> None:
+        self.codes = check_codes(codes)
+
+    def check(self, n: int) -> None:
+        """Raise ``ValueError`` unless there is one group code per training example."""
+        if n != len(self.codes):
+            raise ValueError(f"codes must hold one group per training example ({n}), got {len(self.codes)}")
+
+
+class Reweighting(GroupObjective):
     """Each example's cross-entropy weighted by :func:`group_weights`; each member's batch mean.
 
     Parameters
@@ -105,13 +117,8 @@ class Reweighting(Objective):
     """
 
     def __init__(self, codes: np.ndarray) -> None:
-        self.codes = check_codes(codes)
+        super().__init__(codes)
         self.weights = torch.as_tensor(group_weights(self.codes), dtype=torch.float32)
-
-    def check(self, n: int) -> None:
-        """Raise ``ValueError`` unless there is one group code per training example."""
-        if n != len(self.codes):
-            raise ValueError(f"codes must hold one group per training example ({n}), got {len(self.codes)}")
 
     def as_config(self) -> dict[str, Any]:
         """``{"name": "reweighting", "groups": <fingerprint of the codes>}``."""
