@@ -88,12 +88,28 @@ def execute(notebook: Path, profile: str, **parameters: int) -> float:
     return seconds
 
 
+def cpu_model() -> str:
+    """The CPU's model name as the kernel reports it (``/proc/cpuinfo``), else the architecture."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return f"{platform.machine()} CPU"
+
+
 def machine() -> str:
-    """A short description of this machine: CPU cores, and the GPU if torch sees one."""
+    """A short description of this machine: CPU model and cores, and the GPU if torch sees one.
+
+    Machines of the same size differ in speed (the same cold book took 1.4 times longer on one
+    2-core machine than on another), so the model name goes into every row of ``timings.csv``.
+    """
     import torch
 
     gpu = f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""
-    return f"{platform.machine()} CPU, {os.cpu_count()} cores{gpu}"
+    return f"{cpu_model()}, {os.cpu_count()} cores{gpu}"
 
 
 def record(path: Path, rows: list[dict]) -> None:
