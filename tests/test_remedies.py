@@ -206,3 +206,19 @@ def test_mismatch_reduction_is_the_ratio_of_mean_rates_with_an_interval_around_i
     assert got["low"] < got["reduction"] < got["high"] and got["low"] > 1
     with pytest.raises(ValueError, match="compressed must have the shape of reference"):
         mismatch.mismatch_rates(reference=reference, compressed=plain[:2])
+
+
+def test_mismatch_reduction_reports_the_floor_and_the_share_of_the_excess_removed():
+    reference = np.zeros((2, 10), dtype=int)
+    # mismatches per member out of 10: plain 5 and 3, remedied 2 and 2, floor (retraining alone) 1 and 1
+    plain = np.array([[1] * 5 + [0] * 5, [1] * 3 + [0] * 7])
+    remedied = np.array([[1] * 2 + [0] * 8, [0] * 8 + [1] * 2])
+    floor = np.array([[0] * 9 + [1], [1] + [0] * 9])
+    got = mismatch.mismatch_reduction(reference=reference, plain=plain, remedied=remedied, floor=floor, n_boot=300)
+    assert got["plain (%)"] == pytest.approx(40.0) and got["remedied (%)"] == pytest.approx(20.0)
+    assert got["floor (%)"] == pytest.approx(10.0) and got["reduction"] == pytest.approx(2.0)
+    assert got["excess removed (%)"] == pytest.approx(100 * (40 - 20) / (40 - 10))
+    assert got["excess low"] <= got["excess removed (%)"] <= got["excess high"]
+    without = mismatch.mismatch_reduction(reference=reference, plain=plain, remedied=remedied, n_boot=300)
+    assert "floor (%)" not in without
+    np.testing.assert_array_equal(without[["low", "high"]], got[["low", "high"]])  # the same draws either way

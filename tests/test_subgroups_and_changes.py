@@ -14,7 +14,7 @@ from sklearn.metrics import accuracy_score, precision_score
 from course_lib.analysis.changes import (bootstrap_relative_change, cev, cev_sde, change_table, fpr_fnr_changes,
                                         relative_change, sde, unevenness)
 from course_lib.analysis.subgroups import (KEYS, METRICS, member_rates, member_subgroup_metrics, population_subgroup_metrics,
-                                          resample_counts, subgroup_masks, subgroup_metrics)
+                                          subgroup_masks, subgroup_metrics)
 
 # 16 examples, hand-made confusion table per intersection (there is no old male):
 #   female & young (5): y 1 1 0 0 0 / pred 1 0 0 1 0 -> TP 1, FN 1, TN 2, FP 1
@@ -512,14 +512,6 @@ def test_unevenness_is_the_largest_distance_from_the_aggregate_change():
     assert np.isnan(unevenness(baseline, compressed, columns=columns, groups=["c"]))
     with pytest.raises(ValueError, match=r"missing \['d'\]"):
         unevenness(baseline, compressed, columns=columns, groups=["d"])
-
-
-def test_resample_counts_draws_n_examples_per_resample_from_the_generator():
-    counts = resample_counts(np.random.default_rng(5), 4, 3)
-    expected_rng = np.random.default_rng(5)
-    expected = [np.bincount(expected_rng.integers(0, 4, 4), minlength=4) for _ in range(3)]
-    assert counts.shape == (3, 4) and (counts.sum(1) == 4).all()
-    assert np.array_equal(counts, np.stack(expected))
 
 
 def test_bootstrap_equals_recomputing_every_metric_on_every_resample():

@@ -9,6 +9,7 @@ module                                         what
 :mod:`~course_lib.analysis.changes`            relative changes, Table 3, CEV and SDE
 :mod:`~course_lib.analysis.robustness`         corruptions and the accuracy they cost
 :mod:`~course_lib.analysis.noise`              what seeds alone produce: controls, permutation tests
+:mod:`~course_lib.analysis.bootstrap`          intervals over members and examples, resampled together
 :mod:`~course_lib.analysis.vog`                Variance of Gradients (Agarwal et al. 2022)
 :mod:`~course_lib.analysis.learning_speed`     MSP and learning speed over checkpoints (D'souza et al. 2021)
 :mod:`~course_lib.analysis.ranking`            how well a score ranks flagged examples first (AP)

@@ -25,8 +25,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..core.validation import check_bool, check_integer, check_labels, check_option, check_real
-from .subgroups import RATES, member_rates, population_subgroup_metrics, resample_counts, subgroup_masks
+from ..core.validation import check_bool, check_labels, check_option
+from .bootstrap import bootstrap_settings, percentile_interval, resample_counts, resample_members
+from .subgroups import RATES, member_rates, population_subgroup_metrics, subgroup_masks
 
 ZERO_BASELINE_POLICIES = ("raise", "drop")
 
@@ -188,9 +189,7 @@ def bootstrap_relative_change(*, y_true: Any, baseline: Any, compressed: Any, gr
     """
     for metric in metrics:
         check_option(metric, "metrics", RATES)
-    n_boot = check_integer(n_boot, "n_boot", low=1)
-    ci = check_real(ci, "ci", low=0.0, high=1.0, closed="neither")
-    rng = np.random.default_rng(check_integer(seed, "seed", low=0))
+    n_boot, ci, rng = bootstrap_settings(n_boot, ci, seed)
     y = np.asarray(y_true)
     sizes = [len(check_labels(p, name)) for p, name in ((baseline, "baseline"), (compressed, "compressed"))]
     if check_bool(paired, "paired") and sizes[0] != sizes[1]:
@@ -201,8 +200,8 @@ def bootstrap_relative_change(*, y_true: Any, baseline: Any, compressed: Any, gr
     for start in range(0, n_boot, 100):  # example weights in chunks of 100 resamples
         size = min(100, n_boot - start)
         draws.append(resample_counts(rng, len(y), size))
-        first = rng.integers(0, sizes[0], (size, sizes[0]))
-        members.append((first, first if paired else rng.integers(0, sizes[1], (size, sizes[1]))))
+        first = resample_members(rng, sizes[0], size)
+        members.append((first, first if paired else resample_members(rng, sizes[1], size)))
     table = {}
     for metric in metrics:
         changes = []
@@ -216,11 +215,8 @@ def bootstrap_relative_change(*, y_true: Any, baseline: Any, compressed: Any, gr
                     means.append(np.nanmean(np.take_along_axis(rates, pick[:, :, None], 1), 1))
             changes.append(_quiet_relative_change(baseline=means[0], compressed=means[1]))
         changes = np.concatenate(changes)  # (1 + n_boot, G): the observed value first
-        resampled = changes[1:]
-        defined = ~np.isnan(resampled).all(0)
-        bounds = np.full((2, len(labels)), np.nan)
-        bounds[:, defined] = np.nanquantile(resampled[:, defined], [(1 - ci) / 2, (1 + ci) / 2], axis=0)
-        table[metric], table[f"{metric}_low"], table[f"{metric}_high"] = changes[0], bounds[0], bounds[1]
+        low, high = percentile_interval(changes[1:], ci)
+        table[metric], table[f"{metric}_low"], table[f"{metric}_high"] = changes[0], low, high
     return pd.DataFrame(table, index=pd.Index(labels, name="group"))
 
 

@@ -25,8 +25,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..core.validation import check_integer, check_real
+from ..core.validation import check_integer
 from ..populations import Population
+from .bootstrap import bootstrap_settings, mean_over_picked, members_and_examples, percentile_interval
 
 
 def checkpoint_probabilities(population: Population, images: torch.Tensor, *, epochs: Sequence[int]) -> np.ndarray:
@@ -108,19 +109,16 @@ def paired_speed_change(*, before: np.ndarray, after: np.ndarray, kinds: np.ndar
     kinds = np.asarray(kinds)
     if kinds.shape != before.shape[1:]:
         raise ValueError(f"kinds must have shape (N,) = ({before.shape[1]},), got {kinds.shape}")
-    n_boot = check_integer(n_boot, "n_boot", low=1)
-    ci = check_real(ci, "ci", low=0.0, high=1.0, closed="neither")
-    rng = np.random.default_rng(check_integer(seed, "seed", low=0))
+    n_boot, ci, rng = bootstrap_settings(n_boot, ci, seed)
     members = len(before)
     diff = after - before
     rows = {}
     for kind in pd.unique(kinds):
         columns = np.flatnonzero(kinds == kind)
-        picks = rng.integers(0, members, (n_boot, members))
-        draws = rng.integers(0, len(columns), (n_boot, len(columns)))
         per_member = diff[:, columns]  # (K, n_kind)
-        resampled = np.array([per_member[p][:, d].mean() for p, d in zip(picks, draws)])
-        low, high = np.quantile(resampled, [(1 - ci) / 2, (1 + ci) / 2])
+        weights, picks = members_and_examples(rng, members=members, n=len(columns), size=n_boot)
+        resampled = mean_over_picked(weights @ per_member.T / len(columns), picks)  # (B, K) -> (B,)
+        low, high = percentile_interval(resampled, ci)
         rows[kind] = {"count": len(columns), "before": before[:, columns].mean(), "after": after[:, columns].mean(),
                       "change": per_member.mean(), "low": low, "high": high}
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("kind")

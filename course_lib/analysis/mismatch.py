@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..core.validation import check_integer, check_labels, check_real
-from .subgroups import resample_counts
+from ..core.validation import check_labels
+from .bootstrap import bootstrap_settings, mean_over_picked, members_and_examples, percentile_interval
 
 
 def _counts(reference: np.ndarray, compressed: np.ndarray, y_true: np.ndarray | None,
@@ -50,19 +50,30 @@ def mismatch_rates(*, reference: Any, compressed: Any, y_true: Any = None) -> np
     return mismatched[0] / eligible[0]
 
 
-def mismatch_reduction(*, reference: Any, plain: Any, remedied: Any, y_true: Any = None, n_boot: int = 1000,
-                       ci: float = 0.95, seed: int = 0) -> pd.Series:
+def mismatch_reduction(*, reference: Any, plain: Any, remedied: Any, floor: Any = None, y_true: Any = None,
+                       n_boot: int = 1000, ci: float = 0.95, seed: int = 0) -> pd.Series:
     """How many times fewer mismatches a remedy leaves than plain compression: Joseph et al.'s reduction.
 
     The reduction is the ratio of the mean :func:`mismatch_rates` of ``plain`` to that of
     ``remedied``, both against the same ``reference`` members. Its percentile interval comes
     from a bootstrap that resamples the test examples and the members together (a member's
-    reference, plain and remedied rows are kept together: they are paired).
+    reference, plain and remedied rows are kept together: they are paired;
+    :mod:`~course_lib.analysis.bootstrap`).
+
+    Retraining alone changes some predictions, so a remedy cannot be expected to bring the
+    mismatches to 0. With ``floor``, a population made from the same reference members by the
+    same retraining without compression (the fine-tuned control), the rate that retraining alone
+    produces is reported beside the others, with the share of plain compression's *excess*
+    mismatches (over the floor) that the remedy removes:
+    ``100 * (plain - remedied) / (plain - floor)``, on the same resamples (undefined, and left
+    out of the interval, on a resample where plain compression adds nothing to the floor).
 
     Parameters
     ----------
     reference, plain, remedied : array-like
         ``(K, N)`` labels, paired by row.
+    floor : array-like, optional
+        ``(K, N)`` labels of the uncompressed control, paired by row with the others.
     y_true : array-like, optional
         As for :func:`mismatch_rates`: only where the reference is right.
     n_boot, ci, seed
@@ -72,27 +83,32 @@ def mismatch_reduction(*, reference: Any, plain: Any, remedied: Any, y_true: Any
     -------
     pandas.Series
         ``plain (%)``, ``remedied (%)`` (mean mismatch rates), ``reduction`` (their ratio),
-        ``low`` and ``high``.
+        ``low`` and ``high``; with ``floor`` also ``floor (%)``, ``excess removed (%)``,
+        ``excess low`` and ``excess high``.
     """
     ref = check_labels(reference, "reference")
-    rates = {name: mismatch_rates(reference=ref, compressed=preds, y_true=y_true)
-             for name, preds in (("plain", plain), ("remedied", remedied))}
-    n_boot = check_integer(n_boot, "n_boot", low=1)
-    ci = check_real(ci, "ci", low=0.0, high=1.0, closed="neither")
-    rng = np.random.default_rng(check_integer(seed, "seed", low=0))
     members, n = ref.shape
     y = None if y_true is None else check_labels(y_true, "y_true", ndim=1, n=n)
-    weights = resample_counts(rng, n, n_boot).astype(np.float64)
-    picks = rng.integers(0, members, (n_boot, members))
+    named = {"plain": plain, "remedied": remedied} | ({} if floor is None else {"floor": floor})
+    rates = {name: mismatch_rates(reference=ref, compressed=preds, y_true=y).mean() for name, preds in named.items()}
+    n_boot, ci, rng = bootstrap_settings(n_boot, ci, seed)
+    weights, picks = members_and_examples(rng, members=members, n=n, size=n_boot)
     resampled = {}
-    for name, preds in (("plain", plain), ("remedied", remedied)):
+    for name, preds in named.items():
         mismatched, eligible = _counts(ref, check_labels(preds, name, n=n), y, weights)
         with np.errstate(invalid="ignore", divide="ignore"):
-            resampled[name] = np.take_along_axis(mismatched / eligible, picks, 1).mean(1)
+            resampled[name] = mean_over_picked(mismatched / eligible, picks)
     with np.errstate(invalid="ignore", divide="ignore"):
-        ratios = resampled["plain"] / resampled["remedied"]
-    low, high = np.nanquantile(ratios, [(1 - ci) / 2, (1 + ci) / 2])
-    plain_rate, remedied_rate = rates["plain"].mean(), rates["remedied"].mean()
-    return pd.Series({"plain (%)": 100 * plain_rate, "remedied (%)": 100 * remedied_rate,
-                      "reduction": plain_rate / remedied_rate if remedied_rate > 0 else np.inf,
-                      "low": float(low), "high": float(high)})
+        low, high = percentile_interval(resampled["plain"] / resampled["remedied"], ci)
+    result = {"plain (%)": 100 * rates["plain"], "remedied (%)": 100 * rates["remedied"],
+              "reduction": rates["plain"] / rates["remedied"] if rates["remedied"] > 0 else np.inf,
+              "low": low, "high": high}
+    if floor is not None:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            margin = resampled["plain"] - resampled["floor"]
+            excess = np.where(margin != 0, 100 * (resampled["plain"] - resampled["remedied"]) / margin, np.nan)
+            removed = 100 * (rates["plain"] - rates["remedied"]) / (rates["plain"] - rates["floor"])
+        excess_low, excess_high = percentile_interval(excess, ci)
+        result |= {"floor (%)": 100 * rates["floor"], "excess removed (%)": removed, "excess low": excess_low,
+                   "excess high": excess_high}
+    return pd.Series(result)

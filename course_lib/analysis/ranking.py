@@ -13,13 +13,11 @@ and its interval resamples both what varies: the members (the seeds) and the exa
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pandas as pd
 
-from ..core.validation import check_integer, check_real
-from .subgroups import resample_counts
+from ..core.validation import check_integer
+from .bootstrap import bootstrap_settings, mean_over_picked, members_and_examples, percentile_interval
 
 
 def _weighted_ap(scores: np.ndarray, flags: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -49,25 +47,13 @@ def _member_aps(rankings: list[np.ndarray], flags: np.ndarray, *, n_boot: int, c
         raise ValueError(f"flags must have shape (N,) = ({n},), got {flags.shape}")
     if not flags.any():
         raise ValueError("flags must mark at least one example, got none")
-    n_boot = check_integer(n_boot, "n_boot", low=1)
-    ci = check_real(ci, "ci", low=0.0, high=1.0, closed="neither")
-    rng = np.random.default_rng(check_integer(seed, "seed", low=0))
+    n_boot, ci, rng = bootstrap_settings(n_boot, ci, seed)
     observed = np.array([[_weighted_ap(s, flags, np.ones((1, n)))[0] for s in r] for r in rankings])
-    weights = resample_counts(rng, n, n_boot).astype(np.float64)  # (B, N)
-    picks = rng.integers(0, members, (n_boot, members))
-    resampled = []
-    for r in rankings:
-        per_member = np.stack([_weighted_ap(s, flags, weights) for s in r], axis=1)  # (B, K)
-        with warnings.catch_warnings():  # a resample without a flagged example has no AP: left out
-            warnings.simplefilter("ignore", RuntimeWarning)
-            resampled.append(np.nanmean(np.take_along_axis(per_member, picks, 1), 1))
+    weights, picks = members_and_examples(rng, members=members, n=n, size=n_boot)
+    # a resample without a flagged example has no AP (NaN): left out of the mean and the interval
+    resampled = [mean_over_picked(np.stack([_weighted_ap(s, flags, weights) for s in r], axis=1), picks)
+                 for r in rankings]
     return observed, np.stack(resampled), ci
-
-
-def _interval(resampled: np.ndarray, ci: float) -> tuple[float, float]:
-    """The percentile interval of coverage ``ci`` of ``resampled`` (NaNs left out)."""
-    low, high = np.nanquantile(resampled, [(1 - ci) / 2, (1 + ci) / 2])
-    return float(low), float(high)
 
 
 def average_precision(scores: np.ndarray, flags: np.ndarray, *, n_boot: int = 200, ci: float = 0.95,
@@ -96,7 +82,7 @@ def average_precision(scores: np.ndarray, flags: np.ndarray, *, n_boot: int = 20
         ``high`` and ``base_rate`` (the share of flagged examples: a random ranking's expected AP).
     """
     observed, resampled, ci = _member_aps([scores], flags, n_boot=n_boot, ci=ci, seed=seed)
-    low, high = _interval(resampled[0], ci)
+    low, high = percentile_interval(resampled[0], ci)
     return pd.Series({"ap": float(observed[0].mean()), "low": low, "high": high,
                       "base_rate": float(np.asarray(flags, dtype=bool).mean())})
 
@@ -123,7 +109,7 @@ def average_precision_difference(scores: np.ndarray, other: np.ndarray, flags: n
         ``difference`` (mean over members of the AP difference), ``low`` and ``high``.
     """
     observed, resampled, ci = _member_aps([scores, other], flags, n_boot=n_boot, ci=ci, seed=seed)
-    low, high = _interval(resampled[0] - resampled[1], ci)
+    low, high = percentile_interval(resampled[0] - resampled[1], ci)
     return pd.Series({"difference": float((observed[0] - observed[1]).mean()), "low": low, "high": high})
 
 

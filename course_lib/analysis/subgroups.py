@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -48,6 +47,7 @@ import pandas as pd
 from fairlearn.metrics import MetricFrame, count
 
 from ..core.validation import check_integer, check_real
+from .bootstrap import percentile_interval, resample_counts
 
 if TYPE_CHECKING:
     from pandas.api.typing import DataFrameGroupBy
@@ -184,12 +184,12 @@ def _bootstrap(y_true: np.ndarray, y_pred: np.ndarray, masks: np.ndarray, weight
                ci: float) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Percentile intervals ``{metric: (low (G,), high (G,))}`` of every group of ``masks`` ``(G, N)``.
 
-    ``weights`` ``(n_boot, N)``: how often each example is drawn in each resample (:func:`resample_counts`).
+    ``weights`` ``(n_boot, N)``: how often each example is drawn in each resample (:func:`~course_lib.analysis.bootstrap.resample_counts`).
 
     fairlearn's bootstrap definition (the whole set resampled with replacement ``n_boot`` times,
     every metric recomputed on each resample, quantiles over the resamples where it is defined)
     computed in one pass: the confusion counts of every group in every resample are products
-    of the resample counts (:func:`resample_counts`) with the groups' indicator matrices.
+    of the resample counts with the groups' indicator matrices.
     fairlearn's ``MetricFrame`` rebuilds every frame for every resample, minutes where this
     takes a second.
     """
@@ -203,11 +203,7 @@ def _bootstrap(y_true: np.ndarray, y_pred: np.ndarray, masks: np.ndarray, weight
     with np.errstate(invalid="ignore", divide="ignore"):
         values = {"error": (fp + fn) / (tp + fp + fn + tn), "fpr": fp / (fp + tn), "fnr": fn / (fn + tp),
                   "ppv": tp / (tp + fp)}
-    with warnings.catch_warnings():
-        # np.nanquantile over the resamples of a group never defined (all NaN): the interval is NaN.
-        warnings.filterwarnings("ignore", message="All-NaN slice encountered", category=RuntimeWarning)
-        return {metric: tuple(np.nanquantile(value, [(1 - ci) / 2, (1 + ci) / 2], axis=0))
-                for metric, value in values.items()}
+    return {metric: percentile_interval(value, ci) for metric, value in values.items()}  # never defined: NaN
 
 
 def _table(y_true: np.ndarray, y_pred: np.ndarray, names: list[str], levels: list[list], codes: pd.DataFrame,
@@ -435,18 +431,6 @@ RATES = ("error", "fpr", "fnr")
 """The metrics :func:`member_rates` computes: the rates whose denominators depend on the group only."""
 
 
-def resample_counts(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
-    """How often each of ``n`` examples is drawn in each of ``size`` bootstrap resamples.
-
-    Returns
-    -------
-    numpy.ndarray
-        Shape ``(size, n)``, int: row ``b`` counts the draws of every example in resample ``b``
-        (``n`` draws with replacement), the ``weights`` that :func:`member_rates` takes.
-    """
-    return np.stack([np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(size)])
-
-
 def member_rates(*, y_true: Any, preds: Any, groups: pd.DataFrame, metric: str = "error", pos_label: Any = 1,
                  weights: np.ndarray | None = None) -> np.ndarray:
     """One rate of every member on every subgroup, in one pass of array arithmetic.
@@ -468,7 +452,7 @@ def member_rates(*, y_true: Any, preds: Any, groups: pd.DataFrame, metric: str =
     pos_label : scalar
         The positive label.
     weights : numpy.ndarray, optional
-        Shape ``(B, N)``. Example weights (e.g. bootstrap counts, :func:`resample_counts`), one
+        Shape ``(B, N)``. Example weights (e.g. bootstrap counts, :func:`~course_lib.analysis.bootstrap.resample_counts`), one
         row per resample.
 
     Returns
@@ -505,4 +489,4 @@ def over_members(table: pd.DataFrame, metrics: Sequence[str]) -> DataFrameGroupB
 
 
 __all__ = ["KEYS", "METRICS", "OVERALL", "RATES", "binary_labels", "member_rates", "member_subgroup_metrics",
-           "population_subgroup_metrics", "resample_counts", "subgroup_masks", "subgroup_metrics"]
+           "population_subgroup_metrics", "subgroup_masks", "subgroup_metrics"]
