@@ -24,8 +24,12 @@ from ..core.validation import check_images, check_integer, check_targets
 from ..data import ImageDataset
 from ..training import Objective, TrainingRecipe, make_model
 
-ENGINE_VERSION = 1
-"""Version of the training step; bump it when a change alters what a configuration trains."""
+ENGINE_VERSION = 2
+"""Version of the training step; bump it when a change alters what a configuration trains.
+
+2 (2026-12-07): caches written before 2026-12-02 held face members whose keys match today's
+configurations but whose weights the current engine no longer reproduces; the bump retires them.
+"""
 
 
 @dataclass(frozen=True)
