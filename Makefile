@@ -8,6 +8,9 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 PROFILE ?= course
+# The GitHub address of this copy of the course (https://github.com/<owner>/<name>): set it to get
+# Binder and Colab launch buttons on every chapter (see README.md, "The book online").
+REPOSITORY_URL ?=
 # Keep trained populations and decoded data inside the checkout unless told otherwise.
 export COURSE_CACHE_DIR ?= $(CURDIR)/_build/cache
 
@@ -32,7 +35,7 @@ book: execute
 	@echo "The book is in _build/html/index.html"
 
 execute: $(STAMP)
-	$(BIN)/python tools/execute.py --profile $(PROFILE) --out _build/book-src
+	$(BIN)/python tools/execute.py --profile $(PROFILE) --out _build/book-src $(if $(REPOSITORY_URL),--repository $(REPOSITORY_URL))
 
 ## test: unit tests, smoke execution of every chapter, nbval on the executed notebooks
 test: unit smoke nbval

@@ -222,3 +222,14 @@ def test_mismatch_reduction_reports_the_floor_and_the_share_of_the_excess_remove
     without = mismatch.mismatch_reduction(reference=reference, plain=plain, remedied=remedied, n_boot=300)
     assert "floor (%)" not in without
     np.testing.assert_array_equal(without[["low", "high"]], got[["low", "high"]])  # the same draws either way
+
+
+def test_the_excess_share_leaves_out_resamples_where_plain_is_not_above_the_floor():
+    reference = np.zeros((1, 4), dtype=int)
+    plain = np.array([[1, 0, 0, 0]])  # 25%
+    remedied = np.zeros((1, 4), dtype=int)  # 0%
+    floor = np.array([[0, 1, 1, 0]])  # 50%: above plain, so the share is undefined
+    got = mismatch.mismatch_reduction(reference=reference, plain=plain, remedied=remedied, floor=floor, n_boot=50)
+    assert np.isnan(got["excess removed (%)"])  # no excess to remove
+    # every resample where plain's share is not above the floor's is left out: those left are above it
+    assert np.isnan(got["excess low"]) or got["excess low"] >= 0

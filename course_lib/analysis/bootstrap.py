@@ -11,7 +11,8 @@ When several populations are compared on the same examples (a remedy and plain p
 same faces), one draw of examples serves all of them; when their members are paired (member
 ``k`` of each was made from the same dense member ``k``), one draw of members serves all of
 them too. That pairing is what makes the interval of a difference narrower than two marginal
-intervals. The interval is the percentile interval of the resampled statistic
+intervals when the paired statistics are positively correlated (as a member's results under two
+treatments are). The interval is the percentile interval of the resampled statistic
 (:func:`percentile_interval`).
 """
 

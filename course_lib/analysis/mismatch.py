@@ -65,8 +65,11 @@ def mismatch_reduction(*, reference: Any, plain: Any, remedied: Any, floor: Any 
     same retraining without compression (the fine-tuned control), the rate that retraining alone
     produces is reported beside the others, with the share of plain compression's *excess*
     mismatches (over the floor) that the remedy removes:
-    ``100 * (plain - remedied) / (plain - floor)``, on the same resamples (undefined, and left
-    out of the interval, on a resample where plain compression adds nothing to the floor).
+    ``100 * (plain - remedied) / (plain - floor)``, on the same resamples. It is undefined (NaN)
+    where plain compression is not above the floor, and such resamples are left out of its
+    interval. The share is negative for a remedy that adds mismatches to plain
+    compression's, and may exceed 100% for one that goes below the floor (distillation can: its
+    loss pulls the student towards the reference).
 
     Parameters
     ----------
@@ -106,8 +109,9 @@ def mismatch_reduction(*, reference: Any, plain: Any, remedied: Any, floor: Any 
     if floor is not None:
         with np.errstate(invalid="ignore", divide="ignore"):
             margin = resampled["plain"] - resampled["floor"]
-            excess = np.where(margin != 0, 100 * (resampled["plain"] - resampled["remedied"]) / margin, np.nan)
-            removed = 100 * (rates["plain"] - rates["remedied"]) / (rates["plain"] - rates["floor"])
+            excess = np.where(margin > 0, 100 * (resampled["plain"] - resampled["remedied"]) / margin, np.nan)
+            removed = (100 * (rates["plain"] - rates["remedied"]) / (rates["plain"] - rates["floor"])
+                       if rates["plain"] > rates["floor"] else np.nan)
         excess_low, excess_high = percentile_interval(excess, ci)
         result |= {"floor (%)": 100 * rates["floor"], "excess removed (%)": removed, "excess low": excess_low,
                    "excess high": excess_high}

@@ -8,6 +8,7 @@ module                                      what
 :mod:`~course_lib.book.plots`               image galleries and per-class comparisons
 :mod:`~course_lib.book.papers`              numbers the papers report, transcribed
 :mod:`~course_lib.book.optional_data`       notes in place of sections whose data are missing
+:mod:`~course_lib.book.online`              the online edition: repository, launch buttons, setup cell
 ==========================================  ====================================================
 
 ``from course_lib import book`` gives the chapter helpers directly (``book.start(profile)``).
