@@ -21,3 +21,22 @@ def test_interval_plot_draws_one_point_and_bar_per_row():
     assert [t.get_text() for t in ax.get_xticklabels()] == ["90%", "99%"]
     with pytest.raises(ValueError, match=r"table must have columns .* missing \['high'\]"):
         plots.interval_plot(table.drop(columns="high"), x="level", y="change", hue="group")
+
+
+def test_figures_are_opaque_so_that_they_read_in_dark_mode():
+    """The book theme has a dark mode: a figure on a transparent background would show black text on black."""
+    import io
+
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    from course_lib import book
+
+    book.start("smoke")  # the chapters' figure settings (seaborn's theme)
+    fig, ax = plt.subplots(figsize=(2, 1.5))
+    ax.plot([0, 1], [1, 0])
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")  # as the inline backend of a chapter's kernel saves it
+    plt.close(fig)
+    alpha = Image.open(buffer).convert("RGBA").getchannel("A")
+    assert alpha.getextrema() == (255, 255), "every pixel of a figure must be opaque"
