@@ -9,6 +9,7 @@ module                                      what
 :mod:`~course_lib.book.papers`              numbers the papers report, transcribed
 :mod:`~course_lib.book.optional_data`       notes in place of sections whose data are missing
 :mod:`~course_lib.book.online`              the online edition: repository, launch buttons, setup cell
+:mod:`~course_lib.book.selfcheck`           self-checks of the implementation exercises
 ==========================================  ====================================================
 
 ``from course_lib import book`` gives the chapter helpers directly (``book.start(profile)``).

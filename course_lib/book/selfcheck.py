@@ -1,0 +1,134 @@
+"""Self-checks for the exercises that ask the reader to implement a piece of a method.
+
+Each ``check_*`` function runs the reader's function on a few small, fixed inputs, prints one
+line per case (``[pass]`` or ``[FAIL]`` with the expected and the received value) and returns a
+:class:`SelfCheckReport`, true when every case passed. A function that raises (a stub that is
+not written yet, a wrong shape) fails its case with the error's message instead of stopping the
+notebook. The checks compare outputs only: they never show how the reference computes them.
+In the style of the self-check functions of the MIT EfficientML labs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..analysis import exemplars, vog
+from ..compression import quantization
+
+
+@dataclass
+class SelfCheckReport:
+    """The cases of one self-check: ``(name, passed, expected, received)`` each."""
+
+    exercise: str
+    cases: list[tuple[str, bool, Any, Any]] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        """Whether every case passed."""
+        return bool(self.cases) and all(ok for _, ok, _, _ in self.cases)
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def __str__(self) -> str:
+        lines = [f"{self.exercise}: {sum(ok for _, ok, _, _ in self.cases)} of {len(self.cases)} cases passed"]
+        for name, ok, expected, received in self.cases:
+            lines.append(f"  [pass] {name}" if ok else f"  [FAIL] {name}\n         expected {expected}\n         received {received}")
+        return "\n".join(lines)
+
+
+def _as_array(value: Any) -> np.ndarray:
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu().numpy()
+    return np.asarray(value)
+
+
+def _run(exercise: str, fn: Callable, cases: list[tuple[str, tuple, Any]],
+         compare: Callable[[Any, Any], bool]) -> SelfCheckReport:
+    """Call ``fn(*args)`` for every ``(name, args, expected)`` case, print and return the report."""
+    report = SelfCheckReport(exercise)
+    for name, args, expected in cases:
+        try:
+            received = fn(*args)
+            ok = compare(received, expected)
+        except Exception as error:  # noqa: BLE001 -- a reader's function may fail in any way: report it
+            received, ok = f"{type(error).__name__}: {error}", False
+        report.cases.append((name, ok, _shown(expected), _shown(received)))
+    print(report)
+    return report
+
+
+def _shown(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return tuple(_shown(v) for v in value)
+    if isinstance(value, (np.ndarray, torch.Tensor)):
+        return np.round(_as_array(value).astype(float), 6).tolist()
+    return value
+
+
+def _close(received: Any, expected: Any) -> bool:
+    received = _as_array(received)
+    return received.shape == np.shape(expected) and np.allclose(received.astype(float), expected, atol=1e-6)
+
+
+def check_modal_labels_largest(fn: Callable[[np.ndarray], Any]) -> SelfCheckReport:
+    """Check ``fn(preds (K, N)) -> (N,)``: modal labels, ties broken towards the largest class.
+
+    (Exercise ``ch06-ties``; :func:`~course_lib.analysis.exemplars.modal_labels` breaks them
+    towards the smallest.)
+    """
+    cases = []
+    for name, preds in (("no ties", [[0, 1, 2], [0, 1, 2], [3, 1, 0]]),
+                        ("a 2-2-1 tie among five members", [[1, 4], [1, 4], [3, 0], [3, 0], [2, 2]]),
+                        ("every member different", [[0], [5], [2], [9], [7]])):
+        preds = np.array(preds)
+        top = preds.max()
+        cases.append((name, (preds,), top - exemplars.modal_labels(top - preds)))
+    return _run("modal labels, ties to the largest", fn, cases, _close)
+
+
+def check_quantizer_4bit(fn: Callable[[torch.Tensor], tuple[Any, Any]]) -> SelfCheckReport:
+    """Check ``fn(w) -> (q, scale)``: symmetric 4-bit per-tensor quantization (exercise ``ch07-bits``).
+
+    ``scale = max|w| / 7`` and ``q = clamp(round(w / scale), -7, 7)`` as integers; an all-zero
+    tensor gets ``scale = 0`` and ``q = 0``.
+    """
+    cases = []
+    for name, w in (("a small matrix", torch.tensor([[0.7, -0.35], [0.1, -0.05]])),
+                    ("the largest magnitude negative", torch.tensor([-1.4, 0.2, 0.6, 1.0])),
+                    ("all zeros", torch.zeros(3))):
+        amax = float(w.abs().max())
+        scale = amax / 7
+        q = torch.zeros_like(w) if scale == 0 else torch.clamp(torch.round(w / scale), -7, 7)
+        cases.append((name, (w,), (q.numpy(), scale)))
+
+    def compare(received: Any, expected: Any) -> bool:
+        q, scale = received
+        return _close(q, expected[0]) and abs(float(scale) - expected[1]) <= 1e-6
+
+    return _run("4-bit symmetric quantizer", fn, cases, compare)
+
+
+def check_vog(fn: Callable[[torch.Tensor], Any]) -> SelfCheckReport:
+    """Check ``fn(gradients (K, N, C, H, W)) -> (N,)``: Variance of Gradients (exercise ``ch11-vog-by-hand``).
+
+    The channel mean, then the population standard deviation across the ``K`` checkpoints, then
+    the mean over pixels (:func:`~course_lib.analysis.vog.vog_scores`, without class normalisation).
+    """
+    steady = torch.ones(3, 2, 1, 2, 2)
+    two = torch.zeros(2, 1, 1, 1, 2)
+    two[1] = torch.tensor([2.0, 4.0])  # pixel spreads 1 and 2 across the two checkpoints: VoG 1.5
+    varied = torch.linspace(-1, 1, 4 * 3 * 3 * 2 * 2).reshape(4, 3, 3, 2, 2) ** 2
+    cases = [(name, (g,), vog.vog_scores(g)) for name, g in (("steady gradients", steady),
+                                                              ("two checkpoints, two pixels", two),
+                                                              ("three channels, four checkpoints", varied))]
+    return _run("VoG from gradients", fn, cases, _close)
+
+
+__all__ = ["SelfCheckReport", "check_modal_labels_largest", "check_quantizer_4bit", "check_vog"]

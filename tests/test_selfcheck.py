@@ -1,0 +1,53 @@
+"""The self-checks of the implementation exercises: the reference passes, wrong answers and stubs fail clearly."""
+
+import numpy as np
+import pytest
+import torch
+
+from course_lib.analysis import exemplars
+from course_lib.book import selfcheck
+
+
+def _largest(preds):
+    preds = np.asarray(preds)
+    top = preds.max()
+    return top - exemplars.modal_labels(top - preds)
+
+
+def _quantize_4bit(w):
+    scale = w.abs().max() / 7
+    q = torch.zeros_like(w, dtype=torch.int8) if scale == 0 else torch.clamp(torch.round(w / scale), -7, 7).to(torch.int8)
+    return q, scale
+
+
+def _vog(g):
+    return g.mean(2).std(0, correction=0).mean((1, 2))
+
+
+def _stub(*args):
+    raise NotImplementedError("write this function")
+
+
+@pytest.mark.parametrize("check, reference, wrong", [
+    (selfcheck.check_modal_labels_largest, _largest, exemplars.modal_labels),  # ties to the smallest
+    (selfcheck.check_quantizer_4bit, _quantize_4bit,
+     lambda w: (torch.round(w / (w.abs().max() / 127)), w.abs().max() / 127)),  # int8's arithmetic
+    (selfcheck.check_vog, _vog, lambda g: g.mean(2).std(0).mean((1, 2))),  # the sample std (ddof 1)
+])
+def test_a_check_passes_the_reference_and_fails_a_wrong_answer_and_a_stub(check, reference, wrong, capsys):
+    assert check(reference).passed
+    assert "[FAIL]" not in capsys.readouterr().out
+    report = check(wrong)
+    assert not report.passed and not report
+    out = capsys.readouterr().out
+    assert "[FAIL]" in out and "expected" in out and "received" in out
+    stub = check(_stub)
+    assert not stub.passed and all(not ok for _, ok, _, _ in stub.cases)
+    assert "NotImplementedError: write this function" in capsys.readouterr().out
+
+
+def test_the_report_counts_cases_and_shows_expected_and_received():
+    report = selfcheck.SelfCheckReport("demo", [("one", True, 1, 1), ("two", False, [1.0], [2.0])])
+    assert str(report) == ("demo: 1 of 2 cases passed\n  [pass] one\n  [FAIL] two\n"
+                           "         expected [1.0]\n         received [2.0]")
+    assert not selfcheck.SelfCheckReport("empty").passed  # no case run is no pass
