@@ -44,7 +44,7 @@ import torch
 from ..core.validation import check_bool, check_integer, check_option
 from ..populations import Population
 from ..populations.outputs import cached_output
-from ..populations.recipe import data_fingerprint
+from ..populations.recipe import array_fingerprint
 from ..populations.stacked import stacked_forward
 
 SCORES = ("logit", "probability")
@@ -247,7 +247,7 @@ def population_vog(population: Population, images: torch.Tensor, classes: torch.
         return compute()
     states = [saved[e] for saved in population.checkpoints for e in needed]
     return cached_output(states, images, compute, batch_size=batch_size, device=torch.device("cpu"), kind="vog",
-                         classes=data_fingerprint(classes, torch.empty(0, dtype=torch.int64)), windows=chosen,
+                         classes=array_fingerprint(classes, torch.empty(0, dtype=torch.int64)), windows=chosen,
                          score=score)
 
 

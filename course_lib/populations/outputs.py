@@ -19,7 +19,7 @@ import torch
 
 from ..compression.masks import State
 from ..core.cache import cached
-from .recipe import ENGINE_VERSION, data_fingerprint, weights_fingerprint
+from .recipe import ENGINE_VERSION, array_fingerprint, weights_fingerprint
 
 NAMESPACE = "outputs"
 """The cache namespace of population outputs (trained members live in ``"populations"``)."""
@@ -30,7 +30,7 @@ def outputs_config(states: Sequence[State], images: torch.Tensor, *, batch_size:
     """The cache key of an output ``kind`` of the members ``states`` on ``images`` (with its ``options``)."""
     empty = torch.empty(0, dtype=torch.int64)
     return {"output": kind, "engine": ENGINE_VERSION, "weights": weights_fingerprint(states),
-            "images": data_fingerprint(images, empty), "batch_size": batch_size, "device": device.type, **options}
+            "images": array_fingerprint(images, empty), "batch_size": batch_size, "device": device.type, **options}
 
 
 def cached_output(states: Sequence[State], images: torch.Tensor, compute: Callable[[], Any], *, batch_size: int,

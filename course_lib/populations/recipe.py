@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import numpy as np
 import torch
 
 from ..compression.masks import State
@@ -138,11 +139,19 @@ def weights_fingerprint(states: Sequence[State]) -> str:
     return digest.hexdigest()[:32]
 
 
-def data_fingerprint(images: torch.Tensor, targets: torch.Tensor) -> str:
-    """SHA-256 (hex, 32 characters) of the dtypes, shapes and bytes of ``images`` and ``targets``."""
+def array_fingerprint(*arrays: torch.Tensor | np.ndarray) -> str:
+    """SHA-256 (hex, 32 characters) of the dtypes, shapes and bytes of ``arrays``, in order.
+
+    How data that are not weights (images, labels, group codes) enter a cache key.
+    """
     digest = hashlib.sha256()
-    for tensor in (images, targets):
-        array = tensor.detach().cpu().contiguous().numpy()
+    for value in arrays:
+        array = value.detach().cpu().contiguous().numpy() if isinstance(value, torch.Tensor) else np.ascontiguousarray(value)
         digest.update(f"{array.dtype}{array.shape}".encode())
         digest.update(array)
     return digest.hexdigest()[:32]
+
+
+def data_fingerprint(images: torch.Tensor, targets: torch.Tensor) -> str:
+    """The :func:`array_fingerprint` of a training set: its ``images`` and ``targets``."""
+    return array_fingerprint(images, targets)

@@ -16,7 +16,8 @@ import numpy as np
 import torch
 
 from ..core.validation import check_real
-from .rebalancing import GroupObjective, codes_fingerprint
+from ..populations.recipe import array_fingerprint
+from .rebalancing import GroupObjective
 
 
 class GroupDRO(GroupObjective):
@@ -39,7 +40,7 @@ class GroupDRO(GroupObjective):
 
     def as_config(self) -> dict[str, Any]:
         """``{"name": "group-dro", "groups": <fingerprint of the codes>, "step_size"}``."""
-        return {"name": "group-dro", "groups": codes_fingerprint(self.codes), "step_size": self.step_size}
+        return {"name": "group-dro", "groups": array_fingerprint(self.codes), "step_size": self.step_size}
 
     def initial_state(self, models: int, device: torch.device) -> torch.Tensor:
         """``(K, G)`` uniform group weights."""

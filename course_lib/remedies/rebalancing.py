@@ -10,7 +10,6 @@ often lack; UTKFace labels race and gender, the groups of the chapters' audits.
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 import numpy as np
@@ -18,6 +17,7 @@ import pandas as pd
 import torch
 
 from ..core.validation import check_integer
+from ..populations.recipe import array_fingerprint
 from ..training import Objective
 
 
@@ -81,11 +81,6 @@ def balanced_indices(codes: np.ndarray, *, seed: int, n: int | None = None) -> n
     return np.sort(np.concatenate(chosen))
 
 
-def codes_fingerprint(codes: np.ndarray) -> str:
-    """SHA-256 (hex, 16 characters) of the group codes: how an objective's groups enter a cache key."""
-    return hashlib.sha256(np.ascontiguousarray(codes, dtype=np.int64).tobytes()).hexdigest()[:16]
-
-
 def check_codes(codes: Any) -> np.ndarray:
     """``codes`` as int64, checked to be a non-empty 1-D array of non-negative integers."""
     codes = np.asarray(codes)
@@ -122,7 +117,7 @@ class Reweighting(GroupObjective):
 
     def as_config(self) -> dict[str, Any]:
         """``{"name": "reweighting", "groups": <fingerprint of the codes>}``."""
-        return {"name": "reweighting", "groups": codes_fingerprint(self.codes)}
+        return {"name": "reweighting", "groups": array_fingerprint(self.codes)}
 
     def __call__(self, losses: torch.Tensor, *, logits: torch.Tensor, examples: torch.Tensor,
                  teacher_logits: torch.Tensor | None, state: torch.Tensor | None) -> torch.Tensor:
