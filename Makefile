@@ -8,13 +8,13 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 PROFILE ?= course
-# The GitHub address of this copy of the course (https://github.com/<owner>/<name>): set it to get
-# Binder and Colab launch buttons on every chapter (see README.md, "The book online").
+# The GitHub address of this copy of the course, for `make online` (README.md, "The book online").
 REPOSITORY_URL ?=
+BRANCH ?= main
 # Keep trained populations and decoded data inside the checkout unless told otherwise.
 export COURSE_CACHE_DIR ?= $(CURDIR)/_build/cache
 
-.PHONY: env data book execute test unit smoke nbval lab timings claims clean
+.PHONY: env data book execute test unit smoke nbval lab timings claims clean online
 
 env: $(STAMP)
 
@@ -35,7 +35,7 @@ book: execute
 	@echo "The book is in _build/html/index.html"
 
 execute: $(STAMP)
-	$(BIN)/python tools/execute.py --profile $(PROFILE) --out _build/book-src $(if $(REPOSITORY_URL),--repository $(REPOSITORY_URL))
+	$(BIN)/python tools/execute.py --profile $(PROFILE) --out _build/book-src
 
 ## test: unit tests, smoke execution of every chapter, nbval on the executed notebooks
 test: unit smoke nbval
@@ -49,6 +49,11 @@ smoke: $(STAMP)
 
 nbval: $(STAMP)
 	$(BIN)/python -m pytest --nbval-lax --sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider _build/smoke/chapters
+
+## online: point the book at its repository (REPOSITORY_URL=https://github.com/<owner>/<name>, BRANCH=main):
+## writes _config.yml and the first cell of every chapter; commit both
+online: $(STAMP)
+	$(BIN)/python tools/online.py --repository "$(REPOSITORY_URL)" --branch "$(BRANCH)"
 
 ## lab: open the chapters in JupyterLab from the course environment
 lab: $(STAMP)

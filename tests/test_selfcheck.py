@@ -51,3 +51,19 @@ def test_the_report_counts_cases_and_shows_expected_and_received():
     assert str(report) == ("demo: 1 of 2 cases passed\n  [pass] one\n  [FAIL] two\n"
                            "         expected [1.0]\n         received [2.0]")
     assert not selfcheck.SelfCheckReport("empty").passed  # no case run is no pass
+
+
+def test_the_checks_expect_the_values_computed_by_hand():
+    """The expected values, pinned: the checks cannot pass a reference that shares their mistake."""
+    expected = {name: exp for name, _, exp, _ in selfcheck.check_modal_labels_largest(_largest).cases}
+    assert expected == {"no ties": [0, 1, 2], "a 2-2-1 tie among five members": [3, 4], "every member different": [9]}
+    expected = {name: exp for name, _, exp, _ in selfcheck.check_quantizer_4bit(_quantize_4bit).cases}
+    assert expected["a small matrix"] == ([[7.0, -3.0], [1.0, 0.0]], pytest.approx(0.1))
+    assert expected["the largest magnitude negative"] == ([-7.0, 1.0, 3.0, 5.0], pytest.approx(0.2))
+    assert expected["all zeros"] == ([0.0, 0.0, 0.0], 0.0)
+    expected = {name: exp for name, _, exp, _ in selfcheck.check_vog(_vog).cases}
+    assert expected["steady gradients"] == [0.0, 0.0] and expected["two checkpoints, two pixels"] == [1.5]
+
+
+def test_vog_check_catches_absolute_values_taken_before_the_channel_mean():
+    assert not selfcheck.check_vog(lambda g: g.abs().mean(2).std(0, correction=0).mean((1, 2))).passed

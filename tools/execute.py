@@ -10,10 +10,7 @@ modified. Sections that need a dataset missing from ``$COURSE_DATA_DIR`` (cells 
 (:mod:`course_lib.book.optional_data`); the run ends with a summary of what was left out, also
 written to ``<out>/skipped.txt``. With ``--record timings.csv`` the seconds each chapter took
 replace its rows in the table the introduction shows (``make timings``). Positional arguments restrict the
-run to some chapters (e.g. ``01_top1_hides_what_pruning_breaks``). With ``--repository
-https://github.com/<owner>/<name>`` (``make book REPOSITORY_URL=...``) the staged book is the
-online edition of that repository: launch buttons for Binder and Colab, and a first cell in every
-chapter that installs the course where it is missing (:mod:`course_lib.book.online`).
+run to some chapters (e.g. ``01_top1_hides_what_pruning_breaks``).
 """
 
 from __future__ import annotations
@@ -30,9 +27,7 @@ from pathlib import Path
 
 import nbformat
 import papermill as pm
-import yaml
 
-from course_lib.book import online
 from course_lib.book.optional_data import SkippedSection, skip_unavailable
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,14 +36,8 @@ FIELDS = ("chapter", "profile", "seconds", "machine", "date")
 BOOK_DIRS = ("chapters",)
 
 
-def stage(out: Path, *, repository: str | None = None, branch: str = "main") -> list[Path]:
-    """Copy the book sources into ``out`` (replacing it); return the staged notebooks.
-
-    With ``repository`` (a GitHub address) the staged book is the online edition of that copy of
-    the course (:mod:`course_lib.book.online`): its ``_config.yml`` names the repository, which
-    turns on the launch buttons, and every chapter starts with the cell that installs the course
-    on Colab or Binder.
-    """
+def stage(out: Path) -> list[Path]:
+    """Copy the book sources into ``out`` (replacing it); return the staged notebooks."""
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
@@ -56,16 +45,7 @@ def stage(out: Path, *, repository: str | None = None, branch: str = "main") -> 
         shutil.copy2(ROOT / name, out / name)
     for name in BOOK_DIRS:
         shutil.copytree(ROOT / name, out / name, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
-    notebooks = sorted(out.glob("chapters/**/*.ipynb"))
-    if repository is not None:
-        config = yaml.safe_load((out / "_config.yml").read_text())
-        config = online.online_config(config, repository_url=repository, branch=branch)
-        (out / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
-        for path in notebooks:
-            nb = nbformat.read(path, as_version=4)
-            online.add_setup_cell(nb, repository_url=repository, branch=branch)
-            nbformat.write(nb, path)
-    return notebooks
+    return sorted(out.glob("chapters/**/*.ipynb"))
 
 
 def leave_out_missing_data(notebook: Path) -> list[SkippedSection]:
@@ -152,17 +132,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", choices=("smoke", "course", "full"), required=True)
     parser.add_argument("--out", type=Path, required=True, help="folder for the staged, executed book")
     parser.add_argument("--record", type=Path, help="CSV table of timings to update with this run")
-    parser.add_argument("--repository", help="GitHub address of this copy of the course "
-                        "(https://github.com/<owner>/<name>): launch buttons and a Colab setup cell")
-    parser.add_argument("--branch", default="main", help="the branch the launch buttons open (default: main)")
     parser.add_argument("chapters", nargs="*", help="execute only these chapters (notebook names without .ipynb)")
     args = parser.parse_args(argv)
-    if args.repository is not None:
-        try:
-            online.check_repository_url(args.repository)
-        except ValueError as error:
-            parser.error(str(error))
-    notebooks = stage(args.out.resolve(), repository=args.repository, branch=args.branch)
+    notebooks = stage(args.out.resolve())
     if args.chapters:
         unknown = set(args.chapters) - {nb.stem for nb in notebooks}
         if unknown:

@@ -1,24 +1,27 @@
 """The book online: one setting points it at its repository and turns on its buttons.
 
-``make book REPOSITORY_URL=https://github.com/<owner>/<repo>`` (``tools/execute.py
---repository``) builds the book of that copy of the course. The staged ``_config.yml`` then
-names the repository (:func:`online_config`), which gives every chapter page
+``make online REPOSITORY_URL=https://github.com/<owner>/<name>`` (``tools/online.py``) writes the
+address into the book's ``_config.yml`` (:func:`online_config`) and a first cell into every
+chapter notebook (:func:`add_setup_cell`); commit both. From then on every build of the book
+(``make book``, the publishing workflow) gives every chapter page
 
 * launch buttons for Binder and Colab (Jupyter Book makes them for pages built from notebooks,
-  and only when ``repository.url`` is set);
+  and only when ``repository.url`` is set), which open the chapter as committed;
 * a repository and an issues button;
 * the download button of the theme (the page's source, ``.ipynb`` for a chapter and ``.md``
   for a text page, and PDF), which needs no repository.
 
-Colab starts from a bare Python, so every chapter also gets a first cell
-(:func:`setup_cell_source`) that installs ``course_lib`` and its pinned dependencies from the
-same repository when they are missing, and does nothing where the course is installed (as in
-``make book``, which executes it). Fashion-MNIST then downloads itself on first use; UTKFace
-cannot be downloaded for the reader (its licence), and its loader's message says where to put
-a copy and which setting (``COURSE_DATA_DIR``) points at it.
+The setup cell must be in the committed notebooks because that is what the launch buttons open.
+Colab starts from its own Python environment, so the cell installs ``course_lib`` from the same
+repository, with the version ranges of its ``pyproject.toml`` rather than the course's full pins
+(``requirements.txt`` would replace Colab's torch and Jupyter with the development stack), and
+only when ``course_lib`` cannot be imported: where the course is installed (``make book``, which
+executes the cell) it does nothing. Fashion-MNIST then downloads itself on first use; UTKFace
+cannot be downloaded for the reader (its licence), and its loader's message says where to put a
+copy and which setting (``COURSE_DATA_DIR``) points at it.
 
-Without the setting the book has no launch buttons: the source ``_config.yml`` leaves
-``repository.url`` empty, because a button pointing at nobody's repository helps nobody.
+Without the setting the book has no launch buttons and no setup cell: a button pointing at no
+repository helps nobody.
 """
 
 from __future__ import annotations
@@ -54,7 +57,7 @@ def check_repository_url(url: Any) -> tuple[str, str]:
         If ``url`` is not such an address; the message shows the expected form.
     """
     match = _GITHUB.match(url) if isinstance(url, str) else None
-    if match is None:
+    if match is None or match["name"] in (".", ".."):
         raise ValueError(f"repository_url must look like https://github.com/<owner>/<name> (Binder and Colab "
                          f"launch from GitHub), got {url!r}")
     return match["owner"], match["name"]
@@ -84,23 +87,26 @@ def online_config(config: dict[str, Any], *, repository_url: str, branch: str = 
 def setup_cell_source(*, repository_url: str, branch: str = "main") -> str:
     """The source of a chapter's first cell: install the course where it is missing (Colab, Binder).
 
-    It installs the pinned dependencies (``requirements.txt`` with ``constraints.txt``) and then
-    ``course_lib`` itself, all from ``branch`` of the repository, and only when ``course_lib``
-    cannot be imported.
+    It installs ``course_lib`` from ``branch`` of the repository, with the dependencies its
+    ``pyproject.toml`` declares (version ranges that Colab's own packages mostly satisfy), and
+    only when ``course_lib`` cannot be imported.
     """
     owner, name = check_repository_url(repository_url)
     branch = _check_branch(branch)
-    raw = f"https://raw.githubusercontent.com/{owner}/{name}/{branch}"
-    return f'''# On Colab or Binder: install the course library and its pinned dependencies if they are missing.
-# Where the course is installed (as by `make book`) this cell does nothing.
+    return f'''# On Colab or Binder: install the course library if it is missing (where the course is
+# installed, as by `make book`, this cell does nothing).
 import importlib.util
 import subprocess
 import sys
 
 if importlib.util.find_spec("course_lib") is None:
-    pip = [sys.executable, "-m", "pip", "install", "--quiet"]
-    subprocess.run([*pip, "-r", "{raw}/requirements.txt", "-c", "{raw}/constraints.txt"], check=True)
-    subprocess.run([*pip, "--no-deps", "git+https://github.com/{owner}/{name}@{branch}"], check=True)'''
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
+                    "course_lib @ git+https://github.com/{owner}/{name}@{branch}"], check=True)'''
+
+
+def repository_of(config: dict[str, Any]) -> str | None:
+    """The repository address a book configuration names, or ``None`` while it names none."""
+    return (config.get("repository") or {}).get("url") or None
 
 
 def add_setup_cell(notebook: nbformat.NotebookNode, *, repository_url: str, branch: str = "main") -> None:
@@ -115,4 +121,4 @@ def add_setup_cell(notebook: nbformat.NotebookNode, *, repository_url: str, bran
 
 
 __all__ = ["BINDER_URL", "COLAB_URL", "SETUP_TAG", "add_setup_cell", "check_repository_url", "online_config",
-           "setup_cell_source"]
+           "repository_of", "setup_cell_source"]

@@ -100,7 +100,7 @@ def check_quantizer_4bit(fn: Callable[[torch.Tensor], tuple[Any, Any]]) -> SelfC
     tensor gets ``scale = 0`` and ``q = 0``.
     """
     cases = []
-    for name, w in (("a small matrix", torch.tensor([[0.7, -0.35], [0.1, -0.05]])),
+    for name, w in (("a small matrix", torch.tensor([[0.7, -0.33], [0.12, -0.02]])),
                     ("the largest magnitude negative", torch.tensor([-1.4, 0.2, 0.6, 1.0])),
                     ("all zeros", torch.zeros(3))):
         amax = float(w.abs().max())
@@ -124,7 +124,7 @@ def check_vog(fn: Callable[[torch.Tensor], Any]) -> SelfCheckReport:
     steady = torch.ones(3, 2, 1, 2, 2)
     two = torch.zeros(2, 1, 1, 1, 2)
     two[1] = torch.tensor([2.0, 4.0])  # pixel spreads 1 and 2 across the two checkpoints: VoG 1.5
-    varied = torch.linspace(-1, 1, 4 * 3 * 3 * 2 * 2).reshape(4, 3, 3, 2, 2) ** 2
+    varied = torch.sin(torch.arange(4 * 3 * 3 * 2 * 2, dtype=torch.float32)).reshape(4, 3, 3, 2, 2)  # signed
     cases = [(name, (g,), vog.vog_scores(g)) for name, g in (("steady gradients", steady),
                                                               ("two checkpoints, two pixels", two),
                                                               ("three channels, four checkpoints", varied))]
