@@ -24,7 +24,14 @@ def _vog(g):
     return g.mean(2).std(0, correction=0).mean((1, 2))
 
 
-def _stub(*args):
+def _distillation(student, teacher, targets, *, temperature, alpha, gamma):
+    hard = torch.nn.functional.cross_entropy(student, targets)
+    p_teacher = torch.softmax(teacher / temperature, 1)
+    kl = (p_teacher * (torch.log_softmax(teacher / temperature, 1) - torch.log_softmax(student / temperature, 1))).sum(1)
+    return gamma * hard + alpha * temperature**2 * kl.mean()
+
+
+def _stub(*args, **kwargs):
     raise NotImplementedError("write this function")
 
 
@@ -33,6 +40,9 @@ def _stub(*args):
     (selfcheck.check_quantizer_4bit, _quantize_4bit,
      lambda w: (torch.round(w / (w.abs().max() / 127)), w.abs().max() / 127)),  # int8's arithmetic
     (selfcheck.check_vog, _vog, lambda g: g.mean(2).std(0).mean((1, 2))),  # the sample std (ddof 1)
+    (selfcheck.check_distillation_loss, _distillation,  # without the T**2 factor of the soft term
+     lambda s, t, y, *, temperature, alpha, gamma: _distillation(s, t, y, temperature=temperature,
+                                                                 alpha=alpha / temperature**2, gamma=gamma)),
 ])
 def test_a_check_passes_the_reference_and_fails_a_wrong_answer_and_a_stub(check, reference, wrong, capsys):
     assert check(reference).passed
@@ -63,6 +73,9 @@ def test_the_checks_expect_the_values_computed_by_hand():
     assert expected["all zeros"] == ([0.0, 0.0, 0.0], 0.0)
     expected = {name: exp for name, _, exp, _ in selfcheck.check_vog(_vog).cases}
     assert expected["steady gradients"] == [0.0, 0.0] and expected["two checkpoints, two pixels"] == [1.5]
+    expected = {name: exp for name, _, exp, _ in selfcheck.check_distillation_loss(_distillation).cases}
+    # KL((1/4, 3/4) || (1/2, 1/2)) = 1/4 ln(1/2) + 3/4 ln(3/2)
+    assert expected["one example, T = 1, soft term only"] == pytest.approx(0.25 * np.log(0.5) + 0.75 * np.log(1.5))
 
 
 def test_vog_check_catches_absolute_values_taken_before_the_channel_mean():

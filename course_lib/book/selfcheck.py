@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .. import remedies
 from ..analysis import exemplars, vog
 from ..compression import quantization
 
@@ -131,4 +132,26 @@ def check_vog(fn: Callable[[torch.Tensor], Any]) -> SelfCheckReport:
     return _run("VoG from gradients", fn, cases, _close)
 
 
-__all__ = ["SelfCheckReport", "check_modal_labels_largest", "check_quantizer_4bit", "check_vog"]
+def check_distillation_loss(fn: Callable[..., Any]) -> SelfCheckReport:
+    """Check ``fn(student_logits, teacher_logits, targets, *, temperature, alpha, gamma)``: the distillation loss.
+
+    ``gamma * CE(targets, student) + alpha * T**2 * KL(softmax(teacher / T) || softmax(student /
+    T))``, both terms averaged over the batch, a scalar (exercise ``ch12-temperature``;
+    :func:`~course_lib.remedies.distillation.distillation_loss`).
+    """
+    same = torch.tensor([[2.0, -1.0, 0.5], [0.0, 1.0, -2.0]])
+    skewed_teacher = torch.tensor([[0.0, float(np.log(3.0))]])  # softmax (1/4, 3/4)
+    generator = torch.Generator().manual_seed(0)
+    student, teacher = torch.randn(4, 5, generator=generator), torch.randn(4, 5, generator=generator)
+    cases = [("student equals teacher: only the hard term", (same, same, torch.tensor([0, 2]), 4.0, 0.9, 0.1)),
+             ("one example, T = 1, soft term only", (torch.zeros(1, 2), skewed_teacher, torch.tensor([1]), 1.0, 1.0, 0.0)),
+             ("a batch of four, T = 4", (student, teacher, torch.tensor([0, 1, 2, 3]), 4.0, 0.9, 0.1))]
+    expected = [(name, args, float(remedies.distillation_loss(*args[:3], temperature=args[3], alpha=args[4],
+                                                               gamma=args[5]))) for name, args in cases]
+    return _run("distillation loss", lambda s, t, y, temperature, alpha, gamma: fn(
+        s, t, y, temperature=temperature, alpha=alpha, gamma=gamma), expected,
+        lambda received, wanted: abs(float(received) - wanted) <= 1e-5)
+
+
+__all__ = ["SelfCheckReport", "check_distillation_loss", "check_modal_labels_largest", "check_quantizer_4bit",
+           "check_vog"]
