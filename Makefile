@@ -14,7 +14,7 @@ BRANCH ?= main
 # Keep trained populations and decoded data inside the checkout unless told otherwise.
 export COURSE_CACHE_DIR ?= $(CURDIR)/_build/cache
 
-.PHONY: env data book execute test unit smoke nbval lab timings claims clean online
+.PHONY: env data book execute test unit smoke student-check nbval lab timings claims clean online student
 
 env: $(STAMP)
 
@@ -37,8 +37,8 @@ book: execute
 execute: $(STAMP)
 	$(BIN)/python tools/execute.py --profile $(PROFILE) --out _build/book-src
 
-## test: unit tests, smoke execution of every chapter, nbval on the executed notebooks
-test: unit smoke nbval
+## test: unit tests, smoke execution of every chapter and of every student notebook, nbval on the executed notebooks
+test: unit smoke student-check nbval
 
 unit: $(STAMP)
 	$(BIN)/lint-imports
@@ -47,6 +47,9 @@ unit: $(STAMP)
 smoke: $(STAMP)
 	$(BIN)/python tools/execute.py --profile smoke --out _build/smoke
 
+student-check: $(STAMP)
+	$(BIN)/python tools/student.py --profile smoke --out _build/student-smoke --execute
+
 nbval: $(STAMP)
 	$(BIN)/python -m pytest --nbval-lax --sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider _build/smoke/chapters
 
@@ -54,6 +57,14 @@ nbval: $(STAMP)
 ## writes _config.yml and the first cell of every chapter; commit both
 online: $(STAMP)
 	$(BIN)/python tools/online.py --repository "$(REPOSITORY_URL)" --branch "$(BRANCH)"
+
+## student: the classroom edition in _build/student (README.md, "Teaching with the course"): student notebooks
+## and autograders under $(PROFILE), and the executed book without its solutions
+student: execute
+	$(BIN)/python tools/student.py --profile $(PROFILE) --out _build/student --book _build/book-src
+	$(BIN)/jupyter-book build _build/student/book-src --path-output _build/student -n -W --keep-going
+	@echo "Student notebooks: _build/student/notebooks; autograders: _build/student/autograder;" \
+	      "the book without solutions: _build/student/_build/html/index.html"
 
 ## lab: open the chapters in JupyterLab from the course environment
 lab: $(STAMP)

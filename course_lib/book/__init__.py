@@ -10,6 +10,7 @@ module                                      what
 :mod:`~course_lib.book.optional_data`       notes in place of sections whose data are missing
 :mod:`~course_lib.book.online`              the online edition: repository, launch buttons, setup cell
 :mod:`~course_lib.book.selfcheck`           self-checks of the implementation exercises
+:mod:`~course_lib.book.student`             the classroom edition: otter-grader masters, no-solution copies
 ==========================================  ====================================================
 
 ``from course_lib import book`` gives the chapter helpers directly (``book.start(profile)``).

@@ -4,13 +4,15 @@ Each ``check_*`` function runs the reader's function on a few small, fixed input
 line per case (``[pass]`` or ``[FAIL]`` with the expected and the received value) and returns a
 :class:`SelfCheckReport`, true when every case passed. A function that raises (a stub that is
 not written yet, a wrong shape) fails its case with the error's message instead of stopping the
-notebook. The checks compare outputs only: they never show how the reference computes them.
+notebook (``verbose=False`` returns the report without printing it). The checks compare outputs
+only: they never show how the reference computes them. :func:`assert_case` turns one case into
+an assertion for the autograder of the student edition.
 In the style of the self-check functions of the MIT EfficientML labs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,8 +53,8 @@ def _as_array(value: Any) -> np.ndarray:
 
 
 def _run(exercise: str, fn: Callable, cases: list[tuple[str, tuple, Any]],
-         compare: Callable[[Any, Any], bool]) -> SelfCheckReport:
-    """Call ``fn(*args)`` for every ``(name, args, expected)`` case, print and return the report."""
+         compare: Callable[[Any, Any], bool], verbose: bool) -> SelfCheckReport:
+    """Call ``fn(*args)`` for every ``(name, args, expected)`` case; print the report if ``verbose``."""
     report = SelfCheckReport(exercise)
     for name, args, expected in cases:
         try:
@@ -61,7 +63,8 @@ def _run(exercise: str, fn: Callable, cases: list[tuple[str, tuple, Any]],
         except Exception as error:  # noqa: BLE001 -- a reader's function may fail in any way: report it
             received, ok = f"{type(error).__name__}: {error}", False
         report.cases.append((name, ok, _shown(expected), _shown(received)))
-    print(report)
+    if verbose:
+        print(report)
     return report
 
 
@@ -78,7 +81,7 @@ def _close(received: Any, expected: Any) -> bool:
     return received.shape == np.shape(expected) and np.allclose(received.astype(float), expected, atol=1e-6)
 
 
-def check_modal_labels_largest(fn: Callable[[np.ndarray], Any]) -> SelfCheckReport:
+def check_modal_labels_largest(fn: Callable[[np.ndarray], Any], *, verbose: bool = True) -> SelfCheckReport:
     """Check ``fn(preds (K, N)) -> (N,)``: modal labels, ties broken towards the largest class.
 
     (Exercise ``ch06-ties``; :func:`~course_lib.analysis.exemplars.modal_labels` breaks them
@@ -91,10 +94,10 @@ def check_modal_labels_largest(fn: Callable[[np.ndarray], Any]) -> SelfCheckRepo
         preds = np.array(preds)
         top = preds.max()
         cases.append((name, (preds,), top - exemplars.modal_labels(top - preds)))
-    return _run("modal labels, ties to the largest", fn, cases, _close)
+    return _run("modal labels, ties to the largest", fn, cases, _close, verbose)
 
 
-def check_quantizer_4bit(fn: Callable[[torch.Tensor], tuple[Any, Any]]) -> SelfCheckReport:
+def check_quantizer_4bit(fn: Callable[[torch.Tensor], tuple[Any, Any]], *, verbose: bool = True) -> SelfCheckReport:
     """Check ``fn(w) -> (q, scale)``: symmetric 4-bit per-tensor quantization (exercise ``ch07-bits``).
 
     ``scale = max|w| / 7`` and ``q = clamp(round(w / scale), -7, 7)`` as integers; an all-zero
@@ -113,10 +116,10 @@ def check_quantizer_4bit(fn: Callable[[torch.Tensor], tuple[Any, Any]]) -> SelfC
         q, scale = received
         return _close(q, expected[0]) and abs(float(scale) - expected[1]) <= 1e-6
 
-    return _run("4-bit symmetric quantizer", fn, cases, compare)
+    return _run("4-bit symmetric quantizer", fn, cases, compare, verbose)
 
 
-def check_vog(fn: Callable[[torch.Tensor], Any]) -> SelfCheckReport:
+def check_vog(fn: Callable[[torch.Tensor], Any], *, verbose: bool = True) -> SelfCheckReport:
     """Check ``fn(gradients (K, N, C, H, W)) -> (N,)``: Variance of Gradients (exercise ``ch11-vog-by-hand``).
 
     The channel mean, then the population standard deviation across the ``K`` checkpoints, then
@@ -129,10 +132,10 @@ def check_vog(fn: Callable[[torch.Tensor], Any]) -> SelfCheckReport:
     cases = [(name, (g,), vog.vog_scores(g)) for name, g in (("steady gradients", steady),
                                                               ("two checkpoints, two pixels", two),
                                                               ("three channels, four checkpoints", varied))]
-    return _run("VoG from gradients", fn, cases, _close)
+    return _run("VoG from gradients", fn, cases, _close, verbose)
 
 
-def check_distillation_loss(fn: Callable[..., Any]) -> SelfCheckReport:
+def check_distillation_loss(fn: Callable[..., Any], *, verbose: bool = True) -> SelfCheckReport:
     """Check ``fn(student_logits, teacher_logits, targets, *, temperature, alpha, gamma)``: the distillation loss.
 
     ``gamma * CE(targets, student) + alpha * T**2 * KL(softmax(teacher / T) || softmax(student /
@@ -150,8 +153,42 @@ def check_distillation_loss(fn: Callable[..., Any]) -> SelfCheckReport:
                                                                gamma=args[5]))) for name, args in cases]
     return _run("distillation loss", lambda s, t, y, temperature, alpha, gamma: fn(
         s, t, y, temperature=temperature, alpha=alpha, gamma=gamma), expected,
-        lambda received, wanted: abs(float(received) - wanted) <= 1e-5)
+        lambda received, wanted: abs(float(received) - wanted) <= 1e-5, verbose)
 
 
-__all__ = ["SelfCheckReport", "check_distillation_loss", "check_modal_labels_largest", "check_quantizer_4bit",
+def _unwritten(*args: Any, **kwargs: Any) -> Any:
+    raise NotImplementedError
+
+
+def case_names(check: Callable[..., SelfCheckReport]) -> list[str]:
+    """The names of the cases of ``check`` (one of the ``check_*`` functions), in order."""
+    return [name for name, *_ in check(_unwritten, verbose=False).cases]
+
+
+def assert_case(check: Callable[..., SelfCheckReport], function: str, case: str,
+                namespace: Mapping[str, Any]) -> None:
+    """Assert that the reader's ``namespace[function]`` passes the case named ``case`` of ``check``.
+
+    The autograder's tests call this once per case (:mod:`course_lib.book.student`), so that a
+    half-done function earns part of the points. A function that is not defined, because its
+    cell was deleted or failed before defining it (a syntax error), fails every case with a
+    message that says so instead of a bare ``NameError``.
+
+    Raises
+    ------
+    AssertionError
+        naming the case, with the expected and the received value, or the missing function.
+    """
+    if not callable(namespace.get(function)):
+        raise AssertionError(f"`{function}` is not defined: the exercise's code cell is missing or failed before "
+                             f"defining it (a syntax error?). Restore the cell, run it, and check again.")
+    report = check(namespace[function], verbose=False)
+    for name, ok, expected, received in report.cases:
+        if name == case:
+            assert ok, f"{report.exercise}, case '{case}': expected {expected}, received {received}"
+            return
+    raise ValueError(f"case must be one of {[name for name, *_ in report.cases]}, got {case!r}")
+
+
+__all__ = ["SelfCheckReport", "assert_case", "case_names", "check_distillation_loss", "check_modal_labels_largest", "check_quantizer_4bit",
            "check_vog"]
