@@ -1,6 +1,7 @@
 """The self-checks of the implementation exercises: the reference passes, wrong answers and stubs fail clearly."""
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -31,19 +32,77 @@ def _distillation(student, teacher, targets, *, temperature, alpha, gamma):
     return gamma * hard + alpha * temperature**2 * kl.mean()
 
 
+def _recall(preds, targets, num_classes):
+    return np.array([(preds[targets == c] == c).mean() if (targets == c).any() else np.nan
+                     for c in range(num_classes)])
+
+
+def _precision(preds, targets, num_classes):  # the share of each predicted class that is right
+    return np.array([(targets[preds == c] == c).mean() if (preds == c).any() else np.nan
+                     for c in range(num_classes)])
+
+
+def _fnr(y_true, y_pred, groups):
+    return pd.Series({g: ((y_pred == 0) & (y_true == 1) & (groups == g)).sum() / ((y_true == 1) & (groups == g)).sum()
+                      if ((y_true == 1) & (groups == g)).any() else np.nan for g in np.unique(groups)})
+
+
+def _cubic(step, final, begin, end):
+    progress = min(max((step - begin) / (end - begin), 0.0), 1.0)
+    return final * (1 - (1 - progress) ** 3)
+
+
+def _normalized(preds, targets, num_classes):
+    top1 = (preds == targets).mean()
+    return np.stack([_recall(p, targets, num_classes) for p in preds]) - top1
+
+
+def _contrast(images, factor):
+    means = images.mean((-2, -1), keepdim=True)
+    return (images - means) * factor + means
+
+
+def _cev(fpr_b, fnr_b, fpr_c, fnr_c, relative=True):
+    points = np.stack([fpr_c - fpr_b, fnr_c - fnr_b], 1) * 100
+    if relative:
+        points = points / np.stack([fpr_b, fnr_b], 1)
+    return ((points - points.mean(0)) ** 2).sum(1).mean() / 2
+
+
+def _ap(scores, flags):
+    ranked = flags[np.argsort(-scores, kind="stable")]
+    return (np.cumsum(ranked) / np.arange(1, len(ranked) + 1))[ranked].mean()
+
+
 def _stub(*args, **kwargs):
     raise NotImplementedError("write this function")
 
 
-@pytest.mark.parametrize("check, reference, wrong", [
+PARAMETRIZED = [pytest.param(*case) for case in [
     (selfcheck.check_modal_labels_largest, _largest, exemplars.modal_labels),  # ties to the smallest
     (selfcheck.check_quantizer_4bit, _quantize_4bit,
      lambda w: (torch.round(w / (w.abs().max() / 127)), w.abs().max() / 127)),  # int8's arithmetic
     (selfcheck.check_vog, _vog, lambda g: g.mean(2).std(0).mean((1, 2))),  # the sample std (ddof 1)
+    (selfcheck.check_class_recall, _recall, _precision),
+    (selfcheck.check_subgroup_fnr, _fnr,  # the false positive rate instead
+     lambda y, p, g: _fnr(1 - y, 1 - p, g)),
+    (selfcheck.check_cubic_schedule, _cubic,  # a linear schedule
+     lambda t, final, begin, end: final * min(max((t - begin) / (end - begin), 0.0), 1.0)),
+    (selfcheck.check_normalized_recall, _normalized,  # each member's own top-1 instead of the population's mean
+     lambda p, t, c: np.stack([_recall(m, t, c) - (m == t).mean() for m in p])),
+    (selfcheck.check_contrast, _contrast,  # the mean over the channels too
+     lambda x, f: (x - x.mean((-3, -2, -1), keepdim=True)) * f + x.mean((-3, -2, -1), keepdim=True)),
+    (selfcheck.check_cev, _cev,  # absolute changes of the rates instead of relative ones
+     lambda *rates: _cev(*rates, relative=False)),
+    (selfcheck.check_average_precision, _ap,  # precision at the number of flagged examples
+     lambda s, f: f[np.argsort(-s, kind="stable")][:f.sum()].mean()),
     (selfcheck.check_distillation_loss, _distillation,  # without the T**2 factor of the soft term
      lambda s, t, y, *, temperature, alpha, gamma: _distillation(s, t, y, temperature=temperature,
                                                                  alpha=alpha / temperature**2, gamma=gamma)),
-])
+]]
+
+
+@pytest.mark.parametrize("check, reference, wrong", PARAMETRIZED)
 def test_a_check_passes_the_reference_and_fails_a_wrong_answer_and_a_stub(check, reference, wrong, capsys):
     assert check(reference).passed
     assert "[FAIL]" not in capsys.readouterr().out
@@ -76,6 +135,29 @@ def test_the_checks_expect_the_values_computed_by_hand():
     expected = {name: exp for name, _, exp, _ in selfcheck.check_distillation_loss(_distillation).cases}
     # KL((1/4, 3/4) || (1/2, 1/2)) = 1/4 ln(1/2) + 3/4 ln(3/2)
     assert expected["one example, T = 1, soft term only"] == pytest.approx(0.25 * np.log(0.5) + 0.75 * np.log(1.5))
+
+
+def test_the_new_checks_expect_the_values_computed_by_hand():
+    expected = {name: exp for name, _, exp, _ in selfcheck.check_class_recall(_recall).cases}
+    assert expected["three classes"] == [1.0, 0.5, pytest.approx(2 / 3, abs=1e-6)]
+    assert np.isnan(expected["a class without examples"][1])
+    expected = {name: exp for name, _, exp, _ in selfcheck.check_cubic_schedule(_cubic).cases}
+    assert expected == {"before the window": 0.0, "a quarter of the way": pytest.approx(0.9 * (1 - 0.75**3)),
+                        "half way": pytest.approx(0.99 * 7 / 8), "after the window": 0.5}
+    expected = {name: exp for name, _, exp, _ in selfcheck.check_average_precision(_ap).cases}
+    assert expected == {"flagged first": 1.0, "flagged last": 0.25, "interleaved": pytest.approx((1 + 2 / 3 + 3 / 5) / 3),
+                        "tied scores, in example order": pytest.approx((1 / 2 + 2 / 4) / 2)}
+    expected = {name: exp for name, _, exp, _ in selfcheck.check_cev(_cev).cases}
+    assert expected["every class moved alike"] == 0.0
+    # two classes: dFPR (+50, 0), dFNR (0, +200): half the mean squared distance to the centroid (25, 100)
+    assert expected["two classes"] == pytest.approx((25**2 + 100**2) / 2)
+    expected = {name: exp for name, _, exp, _ in selfcheck.check_subgroup_fnr(_fnr).cases}
+    assert list(expected["two groups"]) == [0.5, 0.0]
+
+
+def test_every_check_is_in_the_reference_and_wrong_answer_test():
+    checked = {case.values[0].__name__ for case in PARAMETRIZED}
+    assert checked == {name for name in selfcheck.__all__ if name.startswith("check_")}
 
 
 def test_vog_check_catches_absolute_values_taken_before_the_channel_mean():

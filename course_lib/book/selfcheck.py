@@ -19,9 +19,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from .. import remedies
-from ..analysis import exemplars, vog
-from ..compression import quantization
+import pandas as pd
+
+from .. import remedies, training
+from ..analysis import changes, class_impact, exemplars, ranking, robustness, subgroups, vog
+from ..compression import pruning
 
 
 @dataclass
@@ -78,7 +80,138 @@ def _shown(value: Any) -> Any:
 
 def _close(received: Any, expected: Any) -> bool:
     received = _as_array(received)
-    return received.shape == np.shape(expected) and np.allclose(received.astype(float), expected, atol=1e-6)
+    return received.shape == np.shape(expected) and np.allclose(received.astype(float), expected, atol=1e-6,
+                                                                equal_nan=True)
+
+
+def _close_number(received: Any, expected: float) -> bool:
+    received = float(received)
+    return (np.isnan(received) and np.isnan(expected)) or abs(received - expected) <= 1e-6
+
+
+def check_class_recall(fn: Callable[[np.ndarray, np.ndarray, int], Any], *, verbose: bool = True) -> SelfCheckReport:
+    """Check ``fn(preds (N,), targets (N,), num_classes) -> (C,)``: the accuracy of each class (exercise ``ch01-recall``).
+
+    The share of each class's examples predicted as that class (its recall), NaN for a class
+    with no examples (:func:`~course_lib.training.metrics.recall_per_class`).
+    """
+    cases = []
+    for name, preds, targets, classes in (("three classes", [0, 1, 1, 2, 2, 0], [0, 1, 2, 2, 2, 1], 3),
+                                          ("every prediction right", [1, 0, 1], [1, 0, 1], 2),
+                                          ("a class without examples", [0, 0, 2, 2], [0, 2, 2, 2], 3)):
+        preds, targets = np.array(preds), np.array(targets)
+        cases.append((name, (preds, targets, classes), training.recall_per_class(preds, targets, classes)))
+    return _run("accuracy of each class", fn, cases, _close, verbose)
+
+
+def check_subgroup_fnr(fn: Callable[[np.ndarray, np.ndarray, np.ndarray], Any], *,
+                       verbose: bool = True) -> SelfCheckReport:
+    """Check ``fn(y_true (N,), y_pred (N,), groups (N,)) -> pandas.Series``: FNR of each group (exercise ``ch03-fnr``).
+
+    The false negative rate of the positive label 1, ``FN / (FN + TP)``, for every group value,
+    indexed by the value; NaN for a group without positives
+    (:func:`~course_lib.analysis.subgroups.subgroup_metrics`).
+    """
+    cases = []
+    for name, y_true, y_pred, groups in (
+            ("two groups", [1, 1, 0, 1, 1, 0], [1, 0, 0, 1, 1, 1], ["a", "a", "a", "b", "b", "b"]),
+            ("a group without positives", [1, 0, 0, 1], [0, 1, 0, 1], ["x", "y", "y", "x"]),
+            ("three groups, unsorted", [1, 1, 1, 1, 0, 1], [0, 0, 1, 1, 0, 0], ["m", "f", "m", "o", "f", "o"])):
+        y_true, y_pred, groups = np.array(y_true), np.array(y_pred), np.array(groups)
+        table = subgroups.subgroup_metrics(y_true=y_true, y_pred=y_pred, groups=pd.DataFrame({"group": groups}))
+        cases.append((name, (y_true, y_pred, groups), table[table.scope == "unitary"].set_index("group")["fnr"]))
+
+    def compare(received: Any, expected: pd.Series) -> bool:
+        received = pd.Series(received)
+        return set(received.index) == set(expected.index) and _close(received[expected.index].to_numpy(float),
+                                                                      expected.to_numpy())
+
+    return _run("FNR of each group", fn, [(n, a, e) for n, a, e in cases], compare, verbose)
+
+
+def check_cubic_schedule(fn: Callable[[int, float, int, int], Any], *, verbose: bool = True) -> SelfCheckReport:
+    """Check ``fn(step, final_sparsity, begin_step, end_step) -> float``: the cubic schedule (exercise ``ch04-cubic``).
+
+    Zhu & Gupta's sparsity target from an initial sparsity of 0: 0 up to ``begin_step``,
+    ``final_sparsity`` from ``end_step`` on (:func:`~course_lib.compression.pruning.cubic_sparsity`).
+    """
+    cases = [(name, args, pruning.cubic_sparsity(*args)) for name, args in (
+        ("before the window", (3, 0.9, 10, 110)),
+        ("a quarter of the way", (35, 0.9, 10, 110)),
+        ("half way", (60, 0.99, 10, 110)),
+        ("after the window", (500, 0.5, 0, 100)))]
+    return _run("cubic sparsity schedule", fn, cases, _close_number, verbose)
+
+
+def check_normalized_recall(fn: Callable[[np.ndarray, np.ndarray, int], Any], *,
+                            verbose: bool = True) -> SelfCheckReport:
+    """Check ``fn(preds (K, N), targets (N,), num_classes) -> (K, C)``: normalised recall (exercise ``ch05-normalized``).
+
+    Each member's recall of each class minus the population's mean top-1 accuracy (Hooker et
+    al. 2019; :func:`~course_lib.analysis.class_impact.normalized_recall`).
+    """
+    cases = []
+    for name, preds, targets, classes in (
+            ("one member", [[0, 1, 1, 2]], [0, 1, 2, 2], 3),
+            ("two members", [[0, 1, 1, 0], [1, 1, 0, 0]], [0, 1, 0, 1], 2),
+            ("three members, a class without examples", [[0, 0, 2], [0, 2, 2], [2, 2, 2]], [0, 2, 2], 3)):
+        preds, targets = np.array(preds), np.array(targets)
+        cases.append((name, (preds, targets, classes), class_impact.normalized_recall(preds, targets, classes)))
+    return _run("normalised recall", fn, cases, _close, verbose)
+
+
+def check_contrast(fn: Callable[[torch.Tensor, float], Any], *, verbose: bool = True) -> SelfCheckReport:
+    """Check ``fn(images (N, C, H, W), factor) -> images``: the contrast corruption (exercise ``ch08-contrast``).
+
+    Each channel of each image keeps its mean, and its deviations from that mean are multiplied
+    by ``factor`` (Hendrycks & Dietterich 2019; :func:`~course_lib.analysis.robustness.corrupt`
+    with ``corruption="contrast"``, whose factors are ``robustness.SEVERITY_PARAMETERS["contrast"]``).
+    """
+    generator = torch.Generator().manual_seed(0)
+    cases = []
+    for name, images, severity in (("one grey image", torch.tensor([[[[0.0, 0.5], [1.0, 0.5]]]]), 2),
+                                   ("a flat image does not change", torch.full((1, 1, 3, 3), 0.3), 1),
+                                   ("two colour images", torch.rand(2, 3, 4, 4, generator=generator), 5)):
+        factor = robustness.SEVERITY_PARAMETERS["contrast"][severity - 1]
+        cases.append((f"{name}, factor {factor}", (images, factor),
+                      robustness.corrupt(images, corruption="contrast", severity=severity)))
+    return _run("contrast corruption", fn, cases, _close, verbose)
+
+
+def check_cev(fn: Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], Any], *,
+              verbose: bool = True) -> SelfCheckReport:
+    """Check ``fn(fpr_baseline, fnr_baseline, fpr_compressed, fnr_compressed) -> float``: CEV (exercise ``ch09-cev``).
+
+    The four arguments are ``(C,)`` rates of the classes; CEV is half the mean squared distance
+    of the points (relative change of FPR, relative change of FNR), in percent, to their
+    centroid (Blakeney et al. 2021, as in the authors' notebook;
+    :func:`~course_lib.analysis.changes.cev`).
+    """
+    cases = []
+    for name, rates in (("every class moved alike", ([0.1, 0.2], [0.2, 0.4], [0.2, 0.4], [0.1, 0.2])),
+                        ("two classes", ([0.1, 0.2], [0.2, 0.1], [0.15, 0.2], [0.2, 0.3])),
+                        ("three classes", ([0.05, 0.1, 0.4], [0.3, 0.2, 0.1], [0.06, 0.2, 0.3], [0.33, 0.1, 0.1]))):
+        rates = tuple(np.array(r) for r in rates)
+        keys = ("fpr_baseline", "fnr_baseline", "fpr_compressed", "fnr_compressed")
+        cases.append((name, rates, changes.cev(**dict(zip(keys, rates)))))
+    return _run("CEV", fn, cases, _close_number, verbose)
+
+
+def check_average_precision(fn: Callable[[np.ndarray, np.ndarray], Any], *, verbose: bool = True) -> SelfCheckReport:
+    """Check ``fn(scores (N,), flags (N,)) -> float``: average precision of a ranking (exercise ``ch10-ap``).
+
+    Rank by decreasing score, ties in the order of the examples; AP is the mean, over the
+    flagged examples, of the precision among the examples ranked up to each of them
+    (:func:`~course_lib.analysis.ranking.average_precision`).
+    """
+    cases = []
+    for name, scores, flags in (("flagged first", [0.9, 0.8, 0.1, 0.2], [True, True, False, False]),
+                                ("flagged last", [0.1, 0.9, 0.8, 0.7], [True, False, False, False]),
+                                ("interleaved", [5.0, 4.0, 3.0, 2.0, 1.0], [True, False, True, False, True]),
+                                ("tied scores, in example order", [1.0, 1.0, 1.0, 0.0], [False, True, False, True])):
+        scores, flags = np.array(scores), np.array(flags)
+        cases.append((name, (scores, flags), ranking.average_precision(scores, flags, n_boot=1)["ap"]))
+    return _run("average precision", fn, cases, _close_number, verbose)
 
 
 def check_modal_labels_largest(fn: Callable[[np.ndarray], Any], *, verbose: bool = True) -> SelfCheckReport:
@@ -190,5 +323,7 @@ def assert_case(check: Callable[..., SelfCheckReport], function: str, case: str,
     raise ValueError(f"case must be one of {[name for name, *_ in report.cases]}, got {case!r}")
 
 
-__all__ = ["SelfCheckReport", "assert_case", "case_names", "check_distillation_loss", "check_modal_labels_largest", "check_quantizer_4bit",
+__all__ = ["SelfCheckReport", "assert_case", "case_names", "check_average_precision", "check_cev",
+           "check_class_recall", "check_contrast", "check_cubic_schedule", "check_distillation_loss",
+           "check_modal_labels_largest", "check_normalized_recall", "check_quantizer_4bit", "check_subgroup_fnr",
            "check_vog"]
