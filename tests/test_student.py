@@ -153,7 +153,8 @@ def test_every_gated_solution_that_writes_a_function_has_a_self_check(chapter):
 
 def test_the_chapters_have_implementation_exercises_with_self_checks():
     graded = [g.label for c in CHAPTERS for g in student.gated_solutions(nbformat.read(c, as_version=4))]
-    assert {"ch06-ties", "ch07-bits", "ch11-vog-by-hand", "ch12-temperature"} <= set(graded)
+    assert {"ch01-recall", "ch03-fnr", "ch04-cubic", "ch05-normalized", "ch06-ties", "ch07-bits", "ch08-contrast",
+            "ch09-cev", "ch10-ap", "ch11-vog-by-hand", "ch12-temperature"} <= set(graded)
 
 
 # --- grading with otter-grader, on chapter 7 under the smoke profile --------------------------------------------
