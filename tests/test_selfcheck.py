@@ -74,6 +74,10 @@ def _ap(scores, flags):
     return (np.cumsum(ranked) / np.arange(1, len(ranked) + 1))[ranked].mean()
 
 
+def _enrichment(flagged, groups):
+    return pd.Series({g: flagged[groups == g].sum() / flagged.sum() / (groups == g).mean() for g in np.unique(groups)})
+
+
 def _stub(*args, **kwargs):
     raise NotImplementedError("write this function")
 
@@ -84,6 +88,8 @@ PARAMETRIZED = [pytest.param(*case) for case in [
      lambda w: (torch.round(w / (w.abs().max() / 127)), w.abs().max() / 127)),  # int8's arithmetic
     (selfcheck.check_vog, _vog, lambda g: g.mean(2).std(0).mean((1, 2))),  # the sample std (ddof 1)
     (selfcheck.check_class_recall, _recall, _precision),
+    (selfcheck.check_enrichment, _enrichment,  # the group's flag rate instead of its share of the flagged
+     lambda f, g: pd.Series({v: f[g == v].mean() for v in np.unique(g)})),
     (selfcheck.check_subgroup_fnr, _fnr,  # the false positive rate instead
      lambda y, p, g: _fnr(1 - y, 1 - p, g)),
     (selfcheck.check_cubic_schedule, _cubic,  # a linear schedule

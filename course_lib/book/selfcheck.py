@@ -89,6 +89,13 @@ def _close_number(received: Any, expected: float) -> bool:
     return (np.isnan(received) and np.isnan(expected)) or abs(received - expected) <= 1e-6
 
 
+def _same_series(received: Any, expected: pd.Series) -> bool:
+    """Whether ``received`` (a Series or a dict) has ``expected``'s labels and, label by label, its values."""
+    received = pd.Series(received)
+    return set(received.index) == set(expected.index) and _close(received[expected.index].to_numpy(float),
+                                                                  expected.to_numpy())
+
+
 def check_class_recall(fn: Callable[[np.ndarray, np.ndarray, int], Any], *, verbose: bool = True) -> SelfCheckReport:
     """Check ``fn(preds (N,), targets (N,), num_classes) -> (C,)``: the accuracy of each class (exercise ``ch01-recall``).
 
@@ -102,6 +109,23 @@ def check_class_recall(fn: Callable[[np.ndarray, np.ndarray, int], Any], *, verb
         preds, targets = np.array(preds), np.array(targets)
         cases.append((name, (preds, targets, classes), training.recall_per_class(preds, targets, classes)))
     return _run("accuracy of each class", fn, cases, _close, verbose)
+
+
+def check_enrichment(fn: Callable[[np.ndarray, np.ndarray], Any], *, verbose: bool = True) -> SelfCheckReport:
+    """Check ``fn(flagged (N,), groups (N,)) -> pandas.Series``: over-indexing of each group (exercise ``ch02-enrichment``).
+
+    A group's share of the flagged examples divided by its share of all examples, indexed by
+    the group value (Hooker et al. 2020; :func:`~course_lib.analysis.exemplars.enrichment`).
+    """
+    cases = []
+    for name, flagged, groups in (("two groups", [1, 1, 0, 0, 1, 0], ["a", "a", "a", "b", "b", "b"]),
+                                  ("a group never flagged", [1, 1, 0, 0, 0, 1, 0, 0], list("aabbbccc")),
+                                  ("one flagged example", [0, 0, 0, 1], ["x", "y", "y", "y"])):
+        flagged, groups = np.array(flagged, dtype=bool), np.array(groups)
+        table = exemplars.enrichment(flagged, pd.DataFrame({"group": groups}))
+        cases.append((name, (flagged, groups), table["enrichment"].rename(lambda flag: flag.removeprefix("group="))))
+
+    return _run("over-indexing of each group", fn, cases, _same_series, verbose)
 
 
 def check_subgroup_fnr(fn: Callable[[np.ndarray, np.ndarray, np.ndarray], Any], *,
@@ -121,12 +145,7 @@ def check_subgroup_fnr(fn: Callable[[np.ndarray, np.ndarray, np.ndarray], Any], 
         table = subgroups.subgroup_metrics(y_true=y_true, y_pred=y_pred, groups=pd.DataFrame({"group": groups}))
         cases.append((name, (y_true, y_pred, groups), table[table.scope == "unitary"].set_index("group")["fnr"]))
 
-    def compare(received: Any, expected: pd.Series) -> bool:
-        received = pd.Series(received)
-        return set(received.index) == set(expected.index) and _close(received[expected.index].to_numpy(float),
-                                                                      expected.to_numpy())
-
-    return _run("FNR of each group", fn, [(n, a, e) for n, a, e in cases], compare, verbose)
+    return _run("FNR of each group", fn, cases, _same_series, verbose)
 
 
 def check_cubic_schedule(fn: Callable[[int, float, int, int], Any], *, verbose: bool = True) -> SelfCheckReport:
@@ -324,6 +343,6 @@ def assert_case(check: Callable[..., SelfCheckReport], function: str, case: str,
 
 
 __all__ = ["SelfCheckReport", "assert_case", "case_names", "check_average_precision", "check_cev",
-           "check_class_recall", "check_contrast", "check_cubic_schedule", "check_distillation_loss",
+           "check_class_recall", "check_contrast", "check_cubic_schedule", "check_distillation_loss", "check_enrichment",
            "check_modal_labels_largest", "check_normalized_recall", "check_quantizer_4bit", "check_subgroup_fnr",
            "check_vog"]
