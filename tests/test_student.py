@@ -151,10 +151,19 @@ def test_every_gated_solution_that_writes_a_function_has_a_self_check(chapter):
             assert student.checked_functions(code), f"{gated.label} defines a function but calls no self-check"
 
 
-def test_the_chapters_have_implementation_exercises_with_self_checks():
-    graded = [g.label for c in CHAPTERS for g in student.gated_solutions(nbformat.read(c, as_version=4))]
-    assert {"ch01-recall", "ch03-fnr", "ch04-cubic", "ch05-normalized", "ch06-ties", "ch07-bits", "ch08-contrast",
-            "ch09-cev", "ch10-ap", "ch11-vog-by-hand", "ch12-temperature"} <= set(graded)
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
+def test_every_chapter_has_exercises_of_the_three_kinds(chapter):
+    """Implement (executed, self-checked), run an experiment (executed), an open question from the papers."""
+    nb = nbformat.read(chapter, as_version=4)
+    kinds = {"implement": [], "experiment": []}
+    for gated in student.gated_solutions(nb):
+        code = "\n".join(c.source for c in nb.cells[gated.start + 1:gated.end] if c.cell_type == "code")
+        assert code.strip(), f"{gated.label}: a gated solution must run code"
+        kinds["implement" if student.checked_functions(code) else "experiment"].append(gated.label)
+        title = "Implement" if student.checked_functions(code) else "Experiment"
+        assert any(f"```{{exercise-start}} {title}\n:label: {gated.label}" in c.source for c in nb.cells)
+    assert kinds["implement"] and kinds["experiment"], kinds
+    assert any("```{exercise} Open question\n" in c.source for c in nb.cells if c.cell_type == "markdown")
 
 
 # --- grading with otter-grader, on chapter 7 under the smoke profile --------------------------------------------
