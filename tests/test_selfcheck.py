@@ -152,7 +152,7 @@ def test_the_new_checks_expect_the_values_computed_by_hand():
                         "half way": pytest.approx(0.99 * 7 / 8), "after the window": 0.5}
     expected = {name: exp for name, _, exp, _ in selfcheck.check_average_precision(_ap).cases}
     assert expected == {"flagged first": 1.0, "flagged last": 0.25, "interleaved": pytest.approx((1 + 2 / 3 + 3 / 5) / 3),
-                        "tied scores, in example order": pytest.approx((1 / 2 + 2 / 4) / 2)}
+                        "tied scores, in example order": pytest.approx((1 + 2 / 4) / 2)}
     expected = {name: exp for name, _, exp, _ in selfcheck.check_cev(_cev).cases}
     assert expected["every class moved alike"] == 0.0
     # two classes: dFPR (+50, 0), dFNR (0, +200): half the mean squared distance to the centroid (25, 100)
@@ -164,6 +164,14 @@ def test_the_new_checks_expect_the_values_computed_by_hand():
 def test_every_check_is_in_the_reference_and_wrong_answer_test():
     checked = {case.values[0].__name__ for case in PARAMETRIZED}
     assert checked == {name for name in selfcheck.__all__ if name.startswith("check_")}
+
+
+def test_average_precision_check_catches_ties_ranked_in_reverse_order():
+    def reversed_ties(scores, flags):  # reversing the examples reverses the order of the ties only
+        return _ap(scores[::-1], flags[::-1])
+
+    report = selfcheck.check_average_precision(reversed_ties)
+    assert [name for name, ok, *_ in report.cases if not ok] == ["tied scores, in example order"]
 
 
 def test_vog_check_catches_absolute_values_taken_before_the_channel_mean():

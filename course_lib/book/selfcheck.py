@@ -227,7 +227,7 @@ def check_average_precision(fn: Callable[[np.ndarray, np.ndarray], Any], *, verb
     for name, scores, flags in (("flagged first", [0.9, 0.8, 0.1, 0.2], [True, True, False, False]),
                                 ("flagged last", [0.1, 0.9, 0.8, 0.7], [True, False, False, False]),
                                 ("interleaved", [5.0, 4.0, 3.0, 2.0, 1.0], [True, False, True, False, True]),
-                                ("tied scores, in example order", [1.0, 1.0, 1.0, 0.0], [False, True, False, True])):
+                                ("tied scores, in example order", [1.0, 1.0, 1.0, 0.0], [True, False, False, True])):
         scores, flags = np.array(scores), np.array(flags)
         cases.append((name, (scores, flags), ranking.average_precision(scores, flags, n_boot=1)["ap"]))
     return _run("average precision", fn, cases, _close_number, verbose)
