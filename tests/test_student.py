@@ -180,7 +180,9 @@ def edition(tmp_path_factory):
 
 
 def _answer(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    return next(c for c in nb.cells if "otter_answer_cell" in c.metadata.get("tags", []))
+    """The student's cell of the implementation exercise (``quantize_4bit``)."""
+    return next(c for c in nb.cells if "otter_answer_cell" in c.metadata.get("tags", [])
+                and "def quantize_4bit" in c.source)
 
 
 def _submission(kind: str, paths: dict[str, Path]) -> nbformat.NotebookNode:
