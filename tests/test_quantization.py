@@ -23,7 +23,7 @@ def images(n: int = 64) -> torch.Tensor:
 
 
 def test_int8_per_tensor_hand_computed():
-    q, scale = quantization.quantize_tensor_int8(W, per_channel=False)
+    q, scale = quantization.quantize_symmetric(W, per_channel=False)
     assert scale.shape == () and scale.item() == pytest.approx(1.0)  # 127 / 127
     assert q.dtype == torch.int8
     assert q.tolist() == [[127, -63, 1], [0, 0, 0], [3, -1, 0]]
@@ -31,7 +31,7 @@ def test_int8_per_tensor_hand_computed():
 
 
 def test_int8_per_channel_hand_computed():
-    q, scale = quantization.quantize_tensor_int8(W, per_channel=True)
+    q, scale = quantization.quantize_symmetric(W, per_channel=True)
     assert scale.tolist() == pytest.approx([1.0, 0.0, 0.02])  # 127 / 127, all-zero channel, 2.54 / 127
     assert q.tolist() == [[127, -63, 1], [0, 0, 0], [127, -63, 15]]
     restored = quantization.dequantize(q, scale)
@@ -40,16 +40,16 @@ def test_int8_per_channel_hand_computed():
 
 
 def test_int8_per_channel_along_another_axis():
-    q, scale = quantization.quantize_tensor_int8(W.T, per_channel=True, axis=1)
+    q, scale = quantization.quantize_symmetric(W.T, per_channel=True, axis=1)
     assert q.tolist() == [[127, 0, 127], [-63, 0, -63], [1, 0, 15]]
     assert torch.equal(quantization.dequantize(q, scale, axis=1), quantization.dequantize(*(
-        quantization.quantize_tensor_int8(W, per_channel=True))).T)
+        quantization.quantize_symmetric(W, per_channel=True))).T)
 
 
 @pytest.mark.parametrize("per_channel", [False, True])
 def test_int8_round_trip_error_is_at_most_half_a_step(per_channel):
     w = torch.randn(16, 3, 3, 3, generator=torch.Generator().manual_seed(0)) * torch.logspace(-3, 1, 16).view(-1, 1, 1, 1)
-    q, scale = quantization.quantize_tensor_int8(w, per_channel=per_channel)
+    q, scale = quantization.quantize_symmetric(w, per_channel=per_channel)
     step = scale.view(-1, 1, 1, 1) if per_channel else scale
     error = (quantization.dequantize(q, scale) - w).abs()
     assert (error <= step / 2 * (1 + 1e-5)).all()
@@ -58,15 +58,15 @@ def test_int8_round_trip_error_is_at_most_half_a_step(per_channel):
 
 def test_per_channel_keeps_a_small_channel_that_per_tensor_erases():
     w = torch.randn(4, 8, generator=torch.Generator().manual_seed(0)) * torch.tensor([1e-3, 1.0, 1.0, 1.0]).view(-1, 1)
-    per_tensor = quantization.dequantize(*quantization.quantize_tensor_int8(w, per_channel=False))
-    per_channel = quantization.dequantize(*quantization.quantize_tensor_int8(w, per_channel=True))
+    per_tensor = quantization.dequantize(*quantization.quantize_symmetric(w, per_channel=False))
+    per_channel = quantization.dequantize(*quantization.quantize_symmetric(w, per_channel=True))
     assert not per_tensor[0].any()  # every |w| < scale / 2: the whole channel rounds to 0
     assert (per_channel[0] - w[0]).norm() / w[0].norm() < 0.01
 
 
 def test_all_zero_tensor_quantizes_to_zeros_without_nan():
     for per_channel in (False, True):
-        q, scale = quantization.quantize_tensor_int8(torch.zeros(2, 3), per_channel=per_channel)
+        q, scale = quantization.quantize_symmetric(torch.zeros(2, 3), per_channel=per_channel)
         assert not q.any() and not scale.any()
         assert torch.equal(quantization.dequantize(q, scale), torch.zeros(2, 3))
 
@@ -125,3 +125,10 @@ def test_invalid_scheme_lists_the_choices():
         quantization.quantize_model(small_cnn(), "int4")
     with pytest.raises(ValueError, match=message):
         storage.quantized_storage_bytes(small_cnn(), "int4")
+
+
+def test_four_bits_use_seven_levels_each_side_and_bad_widths_are_refused():
+    q, scale = quantization.quantize_symmetric(torch.tensor([-1.4, 0.2, 0.6, 1.0]), per_channel=False, bits=4)
+    assert q.tolist() == [-7, 1, 3, 5] and float(scale) == pytest.approx(0.2)
+    with pytest.raises(ValueError, match="bits"):
+        quantization.quantize_symmetric(torch.ones(3), per_channel=False, bits=9)

@@ -23,7 +23,7 @@ import pandas as pd
 
 from .. import remedies, training
 from ..analysis import changes, class_impact, exemplars, ranking, robustness, subgroups, vog
-from ..compression import pruning
+from ..compression import pruning, quantization
 
 
 @dataclass
@@ -253,16 +253,15 @@ def check_quantizer_4bit(fn: Callable[[torch.Tensor], tuple[Any, Any]], *, verbo
     """Check ``fn(w) -> (q, scale)``: symmetric 4-bit per-tensor quantization (exercise ``ch07-bits``).
 
     ``scale = max|w| / 7`` and ``q = clamp(round(w / scale), -7, 7)`` as integers; an all-zero
-    tensor gets ``scale = 0`` and ``q = 0``.
+    tensor gets ``scale = 0`` and ``q = 0``
+    (:func:`~course_lib.compression.quantization.quantize_symmetric` with ``bits=4``).
     """
     cases = []
     for name, w in (("a small matrix", torch.tensor([[0.7, -0.33], [0.12, -0.02]])),
                     ("the largest magnitude negative", torch.tensor([-1.4, 0.2, 0.6, 1.0])),
                     ("all zeros", torch.zeros(3))):
-        amax = float(w.abs().max())
-        scale = amax / 7
-        q = torch.zeros_like(w) if scale == 0 else torch.clamp(torch.round(w / scale), -7, 7)
-        cases.append((name, (w,), (q.numpy(), scale)))
+        q, scale = quantization.quantize_symmetric(w, per_channel=False, bits=4)
+        cases.append((name, (w,), (q.numpy(), float(scale))))
 
     def compare(received: Any, expected: Any) -> bool:
         q, scale = received

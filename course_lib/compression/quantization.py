@@ -34,13 +34,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..core.validation import check_option
+from ..core.validation import check_integer, check_option
 from .masks import export_pruned, prunable_parameters
 
 SCHEMES = ("float32", "float16", "int8-tensor", "int8-channel")
 """The quantization schemes, described above, from the reference to the coarsest."""
-INT8_MAX = 127
-"""Largest magnitude of the symmetric int8 grid (``-128`` is never used)."""
 
 
 def _along(scale: torch.Tensor, ndim: int, axis: int) -> torch.Tensor:
@@ -48,8 +46,9 @@ def _along(scale: torch.Tensor, ndim: int, axis: int) -> torch.Tensor:
     return scale.reshape([-1 if dim == axis % ndim else 1 for dim in range(ndim)])
 
 
-def quantize_tensor_int8(w: torch.Tensor, *, per_channel: bool, axis: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """Symmetric int8 quantization of ``w``.
+def quantize_symmetric(w: torch.Tensor, *, per_channel: bool, axis: int = 0,
+                       bits: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
+    """Symmetric ``bits``-bit quantization of ``w`` (int8 by default).
 
     Parameters
     ----------
@@ -59,30 +58,34 @@ def quantize_tensor_int8(w: torch.Tensor, *, per_channel: bool, axis: int = 0) -
         One scale per slice along ``axis`` (``True``) or one for the whole tensor.
     axis : int
         The channel axis (0 = output channels of Conv and Linear weights); ignored per tensor.
+    bits : int
+        Bit width, from 2 to 8 (the codes are stored as ``int8``): the grid is the integers of ``[-L, L]`` with
+        ``L = 2 ** (bits - 1) - 1`` (127 for int8, 7 for 4 bits), its most negative code unused.
 
     Returns
     -------
     q : torch.Tensor
-        ``int8``, shaped like ``w``: ``clamp(round(w / scale), -127, 127)``.
+        ``int8``, shaped like ``w``: ``clamp(round(w / scale), -L, L)``.
     scale : torch.Tensor
         ``float32``: shape ``()`` per tensor, ``(w.shape[axis],)`` per channel;
-        ``max|w| / 127`` over the tensor or channel. An all-zero tensor or channel gets scale
+        ``max|w| / L`` over the tensor or channel. An all-zero tensor or channel gets scale
         0 and ``q = 0`` (the division is guarded), so it dequantizes to exact zeros.
     """
+    levels = 2 ** (check_integer(bits, "bits", low=2, high=8) - 1) - 1
     w = w.detach().float()
     magnitude = w.abs()
     if per_channel:
         amax = magnitude.movedim(axis, 0).reshape(w.shape[axis], -1).amax(dim=1)
     else:
         amax = magnitude.amax()
-    scale = amax / INT8_MAX
+    scale = amax / levels
     divisor = _along(torch.where(scale > 0, scale, 1.0), w.dim(), axis)
-    q = torch.round(w / divisor).clamp(-INT8_MAX, INT8_MAX).to(torch.int8)
+    q = torch.round(w / divisor).clamp(-levels, levels).to(torch.int8)
     return q, scale
 
 
 def dequantize(q: torch.Tensor, scale: torch.Tensor, axis: int = 0) -> torch.Tensor:
-    """``q * scale`` in float32, ``scale`` broadcast along ``axis`` (inverse of :func:`quantize_tensor_int8`)."""
+    """``q * scale`` in float32, ``scale`` broadcast along ``axis`` (inverse of :func:`quantize_symmetric`)."""
     return q.float() * _along(scale, q.dim(), axis)
 
 
@@ -93,7 +96,7 @@ def encode(w: torch.Tensor, scheme: str) -> tuple[torch.Tensor, ...]:
         return (w,)
     if scheme == "float16":
         return (w.half(),)
-    return quantize_tensor_int8(w, per_channel=scheme == "int8-channel")
+    return quantize_symmetric(w, per_channel=scheme == "int8-channel")
 
 
 def _decode(parts: tuple[torch.Tensor, ...]) -> torch.Tensor:
