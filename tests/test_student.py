@@ -234,6 +234,7 @@ def test_otter_grades_solutions_stubs_half_done_and_broken_submissions(kind, sco
 @pytest.mark.slow
 def test_the_student_notebook_has_stubs_and_no_solution(edition):
     paths, _ = edition
+    assert {p.name for p in paths["master"].parent.parent.iterdir()} == {"master", "notebooks", "solutions", "autograder"}
     nb = nbformat.read(paths["notebooks"], as_version=4)
     text = "\n".join(c.source for c in nb.cells)
     assert "raise NotImplementedError('exercise ch07-bits: write quantize_4bit')" in text

@@ -24,6 +24,7 @@ import argparse
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import nbformat
@@ -42,21 +43,20 @@ def assign(chapter: Path, out: Path, *, profile: str) -> dict[str, Path]:
     master = out / "master" / f"{name}.ipynb"
     master.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(student.master_notebook(nbformat.read(chapter, as_version=4), name=name, profile=profile), master)
-    result = out / "otter" / name
-    shutil.rmtree(result, ignore_errors=True)
-    run = subprocess.run([str(Path(sys.executable).parent / "otter"), "assign", str(master), str(result)],
-                         capture_output=True, text=True)
-    if run.returncode != 0:
-        raise RuntimeError(f"otter assign failed on {master}:\n{run.stdout[-3000:]}{run.stderr[-3000:]}")
     paths = {"master": master}
-    for kind, source in (("notebooks", result / "student" / f"{name}.ipynb"),
-                         ("solutions", result / "autograder" / f"{name}.ipynb"),
-                         ("autograder", next((result / "autograder").glob(f"{name}-autograder_*.zip")))):
-        target = out / kind / (f"{name}.zip" if kind == "autograder" else f"{name}.ipynb")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, target)
-        paths[kind] = target
-    shutil.rmtree(result)
+    with tempfile.TemporaryDirectory() as scratch:
+        result = Path(scratch) / name
+        run = subprocess.run([str(Path(sys.executable).parent / "otter"), "assign", str(master), str(result)],
+                             capture_output=True, text=True)
+        if run.returncode != 0:
+            raise RuntimeError(f"otter assign failed on {master}:\n{run.stdout[-3000:]}{run.stderr[-3000:]}")
+        for kind, source in (("notebooks", result / "student" / f"{name}.ipynb"),
+                             ("solutions", result / "autograder" / f"{name}.ipynb"),
+                             ("autograder", next((result / "autograder").glob(f"{name}-autograder_*.zip")))):
+            target = out / kind / (f"{name}.zip" if kind == "autograder" else f"{name}.ipynb")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, target)
+            paths[kind] = target
     return paths
 
 
