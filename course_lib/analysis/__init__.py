@@ -14,5 +14,7 @@ module                                         what
 :mod:`~course_lib.analysis.learning_speed`     MSP and learning speed over checkpoints (D'souza et al. 2021)
 :mod:`~course_lib.analysis.ranking`            how well a score ranks flagged examples first (AP)
 :mod:`~course_lib.analysis.mismatch`           mismatches with the reference model (Joseph et al. 2020)
+:mod:`~course_lib.analysis.fisher`             the trace of the Fisher information on a batch
+:mod:`~course_lib.analysis.interpolation`      loss and accuracy along the line between two solutions
 =============================================  =================================================
 """

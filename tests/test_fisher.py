@@ -1,0 +1,72 @@
+"""fisher_trace against a brute-force loop over examples and classes."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from course_lib.analysis import fisher
+from course_lib.compression import masks
+from course_lib.training import models
+
+
+def _brute_force(model: nn.Module, images: torch.Tensor, targets: torch.Tensor | None = None) -> float:
+    """One backward pass per (example, class): the definition, term by term."""
+    model.eval()
+    total = 0.0
+    for i, x in enumerate(images):
+        classes = range(model(x[None]).shape[1]) if targets is None else [int(targets[i])]
+        for y in classes:
+            model.zero_grad()
+            log_p = torch.log_softmax(model(x[None]), dim=1)[0, y]
+            log_p.backward()
+            squared = sum(float(p.grad.pow(2).sum()) for p in model.parameters() if p.grad is not None)
+            total += squared * (float(log_p.detach().exp()) if targets is None else 1.0)
+    return total / len(images)
+
+
+def _mlp() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 3))
+
+
+IMAGES = torch.randn(5, 3, generator=torch.Generator().manual_seed(1))
+TARGETS = torch.tensor([0, 2, 1, 1, 0])
+
+
+@pytest.mark.parametrize("batch_size", [1, 2, 32])
+def test_the_true_fisher_equals_the_sum_over_examples_and_classes(batch_size):
+    model = _mlp()
+    assert fisher.fisher_trace(model, IMAGES, batch_size=batch_size) == pytest.approx(_brute_force(model, IMAGES),
+                                                                                       rel=1e-5)
+
+
+def test_the_empirical_fisher_uses_the_true_labels():
+    model = _mlp()
+    assert fisher.fisher_trace(model, IMAGES, TARGETS, empirical=True) == pytest.approx(
+        _brute_force(model, IMAGES, TARGETS), rel=1e-5)
+
+
+def test_a_pruned_model_counts_only_its_kept_weights():
+    model = _mlp()
+    masks.set_mask(model[0], torch.tensor([[1, 0, 1], [0, 1, 0], [1, 1, 1], [0, 0, 1]], dtype=torch.bool))
+    # the brute force differentiates weight_orig, whose gradient the mask zeroes where it prunes
+    assert fisher.fisher_trace(model, IMAGES) == pytest.approx(_brute_force(model, IMAGES), rel=1e-5)
+    assert hasattr(model[0], "weight_mask")  # the model itself is left pruned
+
+
+def test_a_batchnorm_cnn_is_evaluated_with_its_running_statistics():
+    model = models.make_model(in_channels=1, num_classes=3, image_size=8, seed=0, channels=(2, 2), hidden=4,
+                              batch_norm=True)
+    model.train()
+    model(torch.randn(8, 1, 8, 8))  # move the running statistics away from their initial values
+    images = torch.randn(3, 1, 8, 8, generator=torch.Generator().manual_seed(2))
+    assert fisher.fisher_trace(model, images) == pytest.approx(_brute_force(model, images), rel=1e-4)
+
+
+def test_missing_labels_and_empty_batches_are_refused():
+    with pytest.raises(ValueError, match="targets must be the"):
+        fisher.fisher_trace(_mlp(), IMAGES, empirical=True)
+    with pytest.raises(ValueError, match="images must be a non-empty batch"):
+        fisher.fisher_trace(_mlp(), IMAGES[:0])
