@@ -351,3 +351,42 @@ def test_a_damaged_outputs_entry_is_reported_and_recomputed(_isolated_cache):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         pop.logits(x)  # repaired: no warning
+
+
+# --------------------------------------------------------------------------- sparse from scratch with fixed masks
+
+@pytest.mark.parametrize("init", ["dense", "unit-scaled"])
+def test_members_trained_sparse_from_scratch_match_train_model_and_keep_their_masks(init):
+    from course_lib.compression import sparse_init
+
+    x, y = toy_data()
+    pruned = population.train_population((x, y), level=0.5, size=2, seeds=[1, 2], cache=False, **RECIPE)
+    scratch = population.train_population((x, y), level=0.5, size=2, seeds=[5, 7], masks_from=pruned,
+                                          sparse_init=init, cache=False, **RECIPE)
+    assert scratch.level == 0.5 and scratch.pruning is None
+    for seed, member, source in zip(scratch.seeds, scratch.models(), pruned.state_dicts):
+        layer_masks = {n.removesuffix(".weight_mask"): m.bool() for n, m in source.items() if n.endswith("_mask")}
+        for name, module in mask_layout.prunable_parameters(member):
+            assert torch.equal(module.weight_mask.bool(), layer_masks[name])  # the masks never moved
+        start = sparse_init.initialise_sparse(models.make_model(in_channels=1, num_classes=2, image_size=8, seed=seed),
+                                              layer_masks, init=init, generator=torch.Generator().manual_seed(seed))
+        alone = training.train_model(start, x, y, recipe=TWO_EPOCHS, seed=seed)
+        torch.testing.assert_close(training.predict_logits(member, x), training.predict_logits(alone, x),
+                                   rtol=1e-4, atol=1e-5)
+
+
+def test_fixed_masks_enter_the_cache_key_and_are_refused_with_a_start_or_another_level():
+    x, y = toy_data()
+    pruned = population.train_population((x, y), level=0.5, size=2, cache=False, **RECIPE)
+    keys = {init: population.train_population((x, y), level=0.5, size=2, masks_from=pruned, sparse_init=init,
+                                              cache=False, **RECIPE).config for init in ("dense", "layer-scaled")}
+    assert keys["dense"]["fixed_masks"] == keys["layer-scaled"]["fixed_masks"]
+    assert keys["dense"]["start"] != keys["layer-scaled"]["start"] and keys["dense"]["pruning"] is None
+    dense = population.train_population((x, y), size=2, cache=False, **RECIPE)
+    with pytest.raises(ValueError, match="not both"):
+        population.train_population((x, y), level=0.5, size=2, masks_from=pruned, start=dense, cache=False, **RECIPE)
+    with pytest.raises(ValueError, match=r"masks_from must be a pruned population of the level trained here \(0.9\)"):
+        population.train_population((x, y), level=0.9, size=2, masks_from=pruned, cache=False, **RECIPE)
+    with pytest.raises(ValueError, match="sparse_init must be one of"):
+        population.train_population((x, y), level=0.5, size=2, masks_from=pruned, sparse_init="he", cache=False,
+                                    **RECIPE)

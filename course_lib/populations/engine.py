@@ -88,7 +88,10 @@ class Group:
 
     @classmethod
     def build(cls, seeds: Sequence[int], recipe: MemberRecipe, architecture: Architecture) -> Group:
-        """The members ``seeds`` at initialization (or at their ``recipe.starts``), on ``recipe.device``."""
+        """The members ``seeds`` at initialization (or at their ``recipe.starts``), on ``recipe.device``.
+
+        With ``recipe.fixed_masks`` the members start with those masks, which no step changes.
+        """
         layers, prunable = architecture
         members = [make_model(seed=seed, **recipe.model_kwargs) for seed in seeds]
         if recipe.starts is not None:
@@ -100,7 +103,10 @@ class Group:
                     for name, _ in tensors(members[0])}
 
         params = {name: p.requires_grad_() for name, p in stacked(nn.Module.named_parameters).items()}
-        return cls(layers, params, stacked(nn.Module.named_buffers), prunable, {})
+        fixed = {} if recipe.fixed_masks is None else {
+            name: torch.stack([recipe.fixed_masks[seed][name] for seed in seeds]).to(recipe.device)
+            for name in recipe.fixed_masks[seeds[0]]}
+        return cls(layers, params, stacked(nn.Module.named_buffers), prunable, fixed)
 
     def __len__(self) -> int:
         return len(next(iter(self.params.values())))
@@ -223,7 +229,7 @@ def _train_members(images: torch.Tensor, targets: torch.Tensor, group: Group, se
     steps = recipe.steps(n)
     scheduler = training.scheduler(optimizer, n)
     generators = [training.generator(seed) for seed in seeds]
-    schedule = recipe.schedule.gradual_pruning(recipe.sparsity, steps) if recipe.sparsity > 0 else None
+    schedule = recipe.schedule.gradual_pruning(recipe.sparsity, steps) if recipe.scheduled else None
     checkpoints: list[dict[int, State]] = [{} for _ in seeds]
     objective = recipe.objective
     state = None if objective is None else objective.initial_state(len(seeds), recipe.device)

@@ -37,10 +37,11 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..compression.masks import State, effective_state, load_masked_state
+from ..compression.masks import State, effective_state, export_pruned, load_masked_state
 from ..compression.pruning import PruningSchedule
 from ..compression.pruning import sparsity as mask_sparsity
 from ..compression.quantization import SCHEMES, quantize_model
+from ..compression.sparse_init import INITS, initialise_sparse
 from ..core.cache import load_cached
 from ..core.validation import check_bool, check_device, check_images, check_instance, check_integer, check_option
 from ..data import ImageDataset
@@ -207,7 +208,8 @@ def train_population(data: ImageDataset | tuple[torch.Tensor, torch.Tensor], *, 
                      recipe: TrainingRecipe, seeds: Sequence[int] | None = None,
                      model_kwargs: Mapping[str, Any] | None = None, schedule: PruningSchedule = PruningSchedule(),
                      checkpoint_epochs: Sequence[int] = (), group_size: int | None = None, start: Population | None = None,
-                     objective: Objective | None = None, device: str | torch.device = "cpu", progress: bool = True,
+                     objective: Objective | None = None, masks_from: Population | None = None,
+                     sparse_init: str = "dense", device: str | torch.device = "cpu", progress: bool = True,
                      cache: bool = True) -> Population:
     """Train (or load from the cache) ``size`` models that differ only in their seed.
 
@@ -254,6 +256,17 @@ def train_population(data: ImageDataset | tuple[torch.Tensor, torch.Tensor], *, 
         :mod:`course_lib.remedies`); part of the cache key. One that
         :attr:`~course_lib.training.objective.Objective.uses_teacher` (distillation) needs
         ``start``: member ``k``'s teacher is member ``k`` of ``start``, frozen.
+    masks_from : Population, optional
+        Train sparse *from scratch with a fixed mask* (Evci et al. 2022's ``Init-S -> Sol-S``)
+        instead of pruning gradually: member ``k`` takes the final masks of member ``k`` of
+        ``masks_from`` (a pruned population of the same model and size, e.g. the pruned
+        solutions), starts from ``make_model(seed=seeds[k])`` re-initialised for those masks by
+        ``sparse_init``, and keeps the masks through training. ``level`` must be
+        ``masks_from``'s. The masks and the initial weights are part of the cache key.
+    sparse_init : {"dense", "layer-scaled", "unit-scaled"}
+        How the kept weights are initialised under ``masks_from``
+        (:func:`~course_lib.compression.sparse_init.initialise_sparse`; the unit-scaled draws
+        use a generator seeded with the member's seed).
     group_size : int, optional
         Members stacked into one network (and stored together). Default: on a GPU all of them
         (up to 32); on a CPU ``ceil(K / torch.get_num_threads())`` (up to 8), so that every core
@@ -289,10 +302,16 @@ def train_population(data: ImageDataset | tuple[torch.Tensor, torch.Tensor], *, 
             raise ValueError(f"objective={type(objective).__name__} needs a teacher: pass start=, the population "
                              "whose members teach (and start) the new ones")
     kwargs = full_model_kwargs(images, num_classes, model_kwargs)
+    starts, fixed_masks = None if start is None else _starts(start, seeds, kwargs), None
+    if masks_from is not None:
+        if start is not None:
+            raise ValueError("pass start= (fine-tune a trained population) or masks_from= (train sparse from "
+                             "scratch), not both")
+        starts, fixed_masks = _sparse_starts(masks_from, seeds, kwargs, level, sparse_init)
     member = MemberRecipe(level, kwargs, recipe, schedule, check_checkpoint_epochs(recipe.epochs, checkpoint_epochs),
-                          check_device(device), None if start is None else _starts(start, seeds, kwargs), objective)
+                          check_device(device), starts, objective, fixed_masks)
     layout = architecture(member, images[:1].cpu())  # a bad model or schedule fails now, not midway
-    if member.sparsity > 0:
+    if member.scheduled:
         member.schedule.gradual_pruning(member.sparsity, member.steps(len(targets)))
     data_hash = data_fingerprint(images, targets)
     stored = {seed: load_cached(NAMESPACE, member.cache_config(data_hash, seed)) if cache else None
@@ -306,7 +325,30 @@ def train_population(data: ImageDataset | tuple[torch.Tensor, torch.Tensor], *, 
     return Population(member.sparsity, seeds, member.model_kwargs,
                       tuple(stored[seed]["state_dict"] for seed in seeds),
                       tuple({e: stored[seed]["checkpoints"][e] for e in member.checkpoint_epochs} for seed in seeds),
-                      member.cache_config(data_hash), pruning=schedule if member.sparsity > 0 else None)
+                      member.cache_config(data_hash), pruning=schedule if member.scheduled else None)
+
+
+def _sparse_starts(masks_from: Population, seeds: Sequence[int], model_kwargs: Mapping[str, Any], level: Level,
+                   init: str) -> tuple[dict[int, State], dict[int, State]]:
+    """Each seed's sparse initial state (dense layout, zeros where pruned) and its fixed masks."""
+    check_instance(masks_from, "masks_from", Population)
+    check_option(init, "sparse_init", INITS)
+    if masks_from.quantization is not None or masks_from.level != level or level == 0.0:
+        raise ValueError(f"masks_from must be a pruned population of the level trained here ({level!r}), "
+                         f"got level {masks_from.level!r}")
+    if len(masks_from) != len(seeds):
+        raise ValueError(f"masks_from must have one member per seed, got {len(masks_from)} members for {len(seeds)} seeds")
+    if masks_from.model_kwargs != model_kwargs:
+        raise ValueError(f"masks_from must hold the model trained here, {model_kwargs}, got {masks_from.model_kwargs}")
+    starts, fixed = {}, {}
+    for seed, state in zip(seeds, masks_from.state_dicts):
+        layer_masks = {name.removesuffix(".weight_mask"): mask.bool() for name, mask in state.items()
+                       if name.endswith(".weight_mask")}
+        model = initialise_sparse(make_model(seed=seed, **model_kwargs), layer_masks, init=init,
+                                  generator=torch.Generator().manual_seed(seed))
+        starts[seed] = export_pruned(model).state_dict()
+        fixed[seed] = {f"{name}.weight": mask for name, mask in layer_masks.items()}
+    return starts, fixed
 
 
 def _starts(start: Population, seeds: Sequence[int], model_kwargs: Mapping[str, Any]) -> dict[int, State]:

@@ -41,7 +41,9 @@ class MemberRecipe:
     ``starts`` maps each seed to the state dict its member starts from (fine-tuning a trained
     model); ``None``: every member starts from ``make_model(seed=seed)``. ``objective``: what
     the members minimise (:class:`~course_lib.training.objective.Objective`); ``None``: the
-    recipe's mean cross-entropy.
+    recipe's mean cross-entropy. ``fixed_masks`` maps each seed to the bool masks of its
+    pruned weights (``{"<layer>.weight": mask}``), held fixed through training instead of the
+    gradual schedule (training sparse from scratch); ``None``: the schedule of ``sparsity``.
     """
 
     sparsity: float
@@ -52,6 +54,7 @@ class MemberRecipe:
     device: torch.device
     starts: Mapping[int, State] | None = None
     objective: Objective | None = None
+    fixed_masks: Mapping[int, State] | None = None
 
     def cache_config(self, data_hash: str, seed: int | None = None) -> dict[str, Any]:
         """The complete configuration of the member trained from ``seed`` (its cache key).
@@ -61,14 +64,22 @@ class MemberRecipe:
         # Options added after the first engine enter only when used, so older members keep their keys.
         model = {name: value for name, value in self.model_kwargs.items() if name != "batch_norm" or value}
         config = {"engine": ENGINE_VERSION, "data": data_hash, "model": model, "sparsity": self.sparsity,
-                  "pruning": asdict(self.schedule) if self.sparsity > 0 else None, **self.training.as_config(),
+                  "pruning": asdict(self.schedule) if self.scheduled else None, **self.training.as_config(),
                   "device": self.device.type}
+        if self.fixed_masks is not None:  # the masks held fixed, of this member or of all in order
+            chosen = self.fixed_masks.values() if seed is None else [self.fixed_masks[seed]]
+            config["fixed_masks"] = weights_fingerprint(list(chosen))
         if self.starts is not None:  # the weights of the member's start, or of all the starts in order
             chosen = self.starts.values() if seed is None else [self.starts[seed]]
             config["start"] = weights_fingerprint(list(chosen))
         if self.objective is not None:
             config["objective"] = self.objective.as_config()
         return config if seed is None else {**config, "seed": seed}
+
+    @property
+    def scheduled(self) -> bool:
+        """Whether the members are pruned gradually during training (sparse, without fixed masks)."""
+        return self.sparsity > 0 and self.fixed_masks is None
 
     def steps(self, n: int) -> int:
         """Optimizer steps of training on ``n`` examples."""
