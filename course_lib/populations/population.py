@@ -262,7 +262,10 @@ def train_population(data: ImageDataset | tuple[torch.Tensor, torch.Tensor], *, 
         ``masks_from`` (a pruned population of the same model and size, e.g. the pruned
         solutions), starts from ``make_model(seed=seeds[k])`` re-initialised for those masks by
         ``sparse_init``, and keeps the masks through training. ``level`` must be
-        ``masks_from``'s. The masks and the initial weights are part of the cache key.
+        ``masks_from``'s. The masks and the initial weights are part of the cache key. With
+        ``seeds=masks_from.seeds`` and ``sparse_init="dense"``, each member restarts from the
+        initial weights of the member whose mask it takes (rewinding to initialisation, the
+        start of a lottery ticket).
     sparse_init : {"dense", "layer-scaled", "unit-scaled"}
         How the kept weights are initialised under ``masks_from``
         (:func:`~course_lib.compression.sparse_init.initialise_sparse`; the unit-scaled draws
