@@ -11,6 +11,7 @@ import nbformat
 import pytest
 import yaml
 
+from conftest import build_book, keep_one_chapter
 from course_lib.book import online
 
 REPO = Path(__file__).resolve().parent.parent
@@ -124,19 +125,13 @@ def test_every_chapter_page_of_the_online_build_has_launch_and_download_buttons(
     execute.stage(src)
     online_tool.point_at(src, repository=URL)
     chapter = "01_top1_hides_what_pruning_breaks"
-    for path in (src / "chapters").iterdir():
-        if path.stem != chapter:
-            shutil.rmtree(path) if path.is_dir() else path.unlink()
-    (src / "_toc.yml").write_text(yaml.safe_dump({"format": "jb-book", "root": "intro",
-                                                  "chapters": [{"file": f"chapters/{chapter}"}]}))
-    build = subprocess.run([str(Path(sys.executable).parent / "jupyter-book"), "build", str(src), "--path-output",
-                            str(tmp_path / "out")], capture_output=True, text=True)
-    assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
-    page = (tmp_path / "out" / "_build" / "html" / "chapters" / f"{chapter}.html").read_text()
+    keep_one_chapter(src, chapter)
+    html = build_book(src, tmp_path / "out")
+    page = (html / "chapters" / f"{chapter}.html").read_text()
     assert f"https://mybinder.org/v2/gh/course-authors/compression-forgets/main?urlpath=" in page
     assert f"https://colab.research.google.com/github/course-authors/compression-forgets/blob/main/chapters/{chapter}.ipynb" in page
     assert f"_sources/chapters/{chapter}.ipynb" in page  # the download button's .ipynb
-    intro = (tmp_path / "out" / "_build" / "html" / "intro.html").read_text()
+    intro = (html / "intro.html").read_text()
     assert "_sources/intro.md" in intro  # a text page downloads as .md
 
 

@@ -32,8 +32,7 @@ from ..core.validation import check_bool, check_integer
 
 def _parameters_and_masks(model: nn.Module) -> tuple[nn.Module, dict[str, torch.Tensor], dict[str, torch.Tensor]]:
     """A mask-free copy of ``model`` in eval mode, its parameters, and the masks of the pruned ones."""
-    pruned = {f"{name}.weight": module.weight_mask.bool()
-              for name, module in model.named_modules() if hasattr(module, "weight_mask")}
+    pruned = {f"{name}.weight": mask.bool() for name, mask in mask_layout.current_masks(dict(model.named_modules())).items()}
     plain = mask_layout.export_pruned(model).eval()
     params = {name: p.detach() for name, p in plain.named_parameters()}
     return plain, params, pruned

@@ -10,7 +10,8 @@ Masks live where :mod:`torch.nn.utils.prune` keeps them: a pruned module holds i
 ``weight = weight_orig * weight_mask`` before every forward pass; a state dict holds
 ``<layer>.weight_orig`` and ``<layer>.weight_mask``. This module is the only place in the
 library that reads or writes that layout -- on modules (:func:`set_mask`, :func:`export_pruned`),
-on state dicts (:func:`effective_state`, :func:`masked_state`, :func:`load_masked_state`) and on
+on state dicts (:func:`effective_state`, :func:`masked_state`, :func:`state_masks`,
+:func:`load_masked_state`) and on
 plain tensors (:func:`magnitude_masks`, :func:`replace_masks`) -- so that pruning one model
 (:mod:`course_lib.compression.pruning`) and pruning the stacked members of a population
 (:mod:`course_lib.populations.engine`) compute the same masks the same way.
@@ -253,6 +254,12 @@ def effective_state(state: State) -> State:
         elif not name.endswith(".weight_mask"):
             effective[name] = tensor
     return effective
+
+
+def state_masks(state: State) -> dict[str, torch.Tensor]:
+    """The bool mask of every pruned layer of a state dict, by layer name (dense layers left out)."""
+    return {name.removesuffix(".weight_mask"): mask.bool() for name, mask in state.items()
+            if name.endswith(".weight_mask")}
 
 
 def masked_state(params: Mapping[str, torch.Tensor], masks: Mapping[str, torch.Tensor]) -> State:

@@ -37,7 +37,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..compression.masks import State, effective_state, export_pruned, load_masked_state
+from ..compression.masks import State, effective_state, export_pruned, load_masked_state, state_masks
 from ..compression.pruning import PruningSchedule
 from ..compression.pruning import sparsity as mask_sparsity
 from ..compression.quantization import SCHEMES, quantize_model
@@ -345,8 +345,7 @@ def _sparse_starts(masks_from: Population, seeds: Sequence[int], model_kwargs: M
         raise ValueError(f"masks_from must hold the model trained here, {model_kwargs}, got {masks_from.model_kwargs}")
     starts, fixed = {}, {}
     for seed, state in zip(seeds, masks_from.state_dicts):
-        layer_masks = {name.removesuffix(".weight_mask"): mask.bool() for name, mask in state.items()
-                       if name.endswith(".weight_mask")}
+        layer_masks = state_masks(state)
         model = initialise_sparse(make_model(seed=seed, **model_kwargs), layer_masks, init=init,
                                   generator=torch.Generator().manual_seed(seed))
         starts[seed] = export_pruned(model).state_dict()
