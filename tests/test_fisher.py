@@ -65,6 +65,15 @@ def test_a_batchnorm_cnn_is_evaluated_with_its_running_statistics():
     assert fisher.fisher_trace(model, images) == pytest.approx(_brute_force(model, images), rel=1e-4)
 
 
+def test_the_contributions_are_each_examples_term_and_average_to_the_trace():
+    model = _mlp()
+    terms = fisher.fisher_contributions(model, IMAGES, batch_size=2)
+    assert terms.shape == (len(IMAGES),)
+    for i in range(len(IMAGES)):
+        assert float(terms[i]) == pytest.approx(_brute_force(model, IMAGES[i:i + 1]), rel=1e-5)
+    assert fisher.fisher_trace(model, IMAGES) == pytest.approx(float(terms.double().mean()), rel=1e-6)
+
+
 def test_missing_labels_and_empty_batches_are_refused():
     with pytest.raises(ValueError, match="targets must be the"):
         fisher.fisher_trace(_mlp(), IMAGES, empirical=True)

@@ -117,14 +117,48 @@ def test_group_dro_updates_its_weights_exponentially_and_weighs_the_group_losses
     assert loss.item() == pytest.approx(float(q @ [0.5, 3.0, 0.0]), rel=1e-6)
 
 
+# --------------------------------------------------------------------------- curriculum
+
+def test_easy_examples_hold_back_the_highest_scores_later_ties_first():
+    scores = np.array([0.3, 0.9, 0.1, 0.9, 0.5])
+    np.testing.assert_array_equal(remedies.easy_examples(scores, hard_share=0.4), [True, False, True, False, True])
+    np.testing.assert_array_equal(remedies.easy_examples(scores, hard_share=0.2), [True, True, True, False, True])
+    assert remedies.easy_examples(scores, hard_share=0.0).all()
+
+
+def test_the_curriculum_averages_the_easy_losses_for_its_steps_then_all_of_them():
+    curriculum = remedies.Curriculum(np.array([0.0, 5.0, 1.0, 6.0]), hard_share=0.5, steps=2)
+    losses = torch.tensor([[1.0, 10.0, 3.0], [7.0, 2.0, 4.0]])  # (K=2, B=3)
+    examples = torch.tensor([[0, 1, 2], [3, 1, 3]])  # member 1's batch holds no easy example
+    state = curriculum.initial_state(2, torch.device("cpu"))
+    for _ in range(2):
+        torch.testing.assert_close(curriculum(losses, logits=None, examples=examples, teacher_logits=None,
+                                              state=state), torch.tensor([2.0, 0.0]))
+    torch.testing.assert_close(curriculum(losses, logits=None, examples=examples, teacher_logits=None, state=state),
+                               torch.tensor([14 / 3, 13 / 3]))
+    assert state.item() == 3
+
+
+def test_bad_curriculum_arguments_are_named():
+    with pytest.raises(ValueError, match="scores must be a non-empty 1-D array of finite numbers"):
+        remedies.Curriculum(np.array([0.0, np.nan]), steps=1)
+    with pytest.raises(ValueError, match="hard_share"):
+        remedies.Curriculum(np.zeros(3), hard_share=1.0, steps=1)
+    with pytest.raises(ValueError, match="steps"):
+        remedies.Curriculum(np.zeros(3), steps=0)
+    with pytest.raises(ValueError, match=re.escape("scores must hold one score per training example (4), got 3")):
+        remedies.Curriculum(np.zeros(3), steps=1).check(4)
+
+
 # --------------------------------------------------------------------------- in the engine
 
 def objectives(codes: np.ndarray) -> dict[str, training.Objective]:
     return {"distillation": remedies.Distillation(), "reweighting": remedies.Reweighting(codes),
-            "group DRO": remedies.GroupDRO(codes, step_size=0.3)}
+            "group DRO": remedies.GroupDRO(codes, step_size=0.3),
+            "curriculum": remedies.Curriculum(codes + np.arange(len(codes)) / len(codes), hard_share=0.5, steps=3)}
 
 
-@pytest.mark.parametrize("name", ["distillation", "reweighting", "group DRO"])
+@pytest.mark.parametrize("name", ["distillation", "reweighting", "group DRO", "curriculum"])
 def test_members_trained_with_an_objective_match_train_model_with_it(name):
     """Tolerance as for every stacked member: rtol 1e-4, atol 1e-5 on the logits."""
     x, y = toy_data()

@@ -16,5 +16,6 @@ module                                         what
 :mod:`~course_lib.analysis.mismatch`           mismatches with the reference model (Joseph et al. 2020)
 :mod:`~course_lib.analysis.fisher`             the trace of the Fisher information on a batch
 :mod:`~course_lib.analysis.interpolation`      loss and accuracy along the line between two solutions
+:mod:`~course_lib.analysis.top1_gap`           the top-1 gap between two populations, with its interval
 =============================================  =================================================
 """

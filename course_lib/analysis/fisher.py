@@ -38,9 +38,9 @@ def _parameters_and_masks(model: nn.Module) -> tuple[nn.Module, dict[str, torch.
     return plain, params, pruned
 
 
-def fisher_trace(model: nn.Module, images: torch.Tensor, targets: torch.Tensor | None = None, *,
-                 empirical: bool = False, batch_size: int = 32) -> float:
-    """The trace of the Fisher information of ``model`` on ``images`` (see the module docstring).
+def fisher_contributions(model: nn.Module, images: torch.Tensor, targets: torch.Tensor | None = None, *,
+                         empirical: bool = False, batch_size: int = 32) -> torch.Tensor:
+    """Each input's term of the Fisher trace: ``sum_y p(y|x) ||grad log p(y|x)||^2`` (see the module docstring).
 
     Parameters
     ----------
@@ -48,17 +48,18 @@ def fisher_trace(model: nn.Module, images: torch.Tensor, targets: torch.Tensor |
         A classifier returning logits ``(N, C)``; evaluated in eval mode (BatchNorm uses its
         running statistics), on a copy: ``model`` is not changed.
     images : torch.Tensor
-        Shape ``(N, ...)``, the fixed batch.
+        Shape ``(N, ...)``.
     targets : torch.Tensor, optional
         Shape ``(N,)``, int64: needed for the empirical Fisher only.
     empirical : bool
-        Use the true labels instead of the expectation over the model's predictions.
+        Use the true label of each input instead of the expectation over the model's predictions.
     batch_size : int
         Examples per chunk of per-example gradients (memory grows as ``batch_size * C * P``).
 
     Returns
     -------
-    float
+    torch.Tensor
+        Shape ``(N,)``, float: their mean is :func:`fisher_trace`.
     """
     check_bool(empirical, "empirical")
     batch_size = check_integer(batch_size, "batch_size", low=1)
@@ -74,7 +75,7 @@ def fisher_trace(model: nn.Module, images: torch.Tensor, targets: torch.Tensor |
         return torch.log_softmax(functional_call(plain, (p, buffers), (x.unsqueeze(0),)), dim=-1)[0]
 
     per_example = vmap(jacrev(log_probs), in_dims=(None, 0))  # {name: (B, C, *shape)}
-    total = 0.0
+    terms = []
     for start in range(0, len(images), batch_size):
         x = images[start:start + batch_size]
         jacobians = per_example(params, x)
@@ -82,11 +83,25 @@ def fisher_trace(model: nn.Module, images: torch.Tensor, targets: torch.Tensor |
                       for name, j in jacobians.items())  # (B, C)
         with torch.no_grad():
             if empirical:
-                total += float(squared.gather(1, targets[start:start + batch_size, None]).sum())
+                terms.append(squared.gather(1, targets[start:start + batch_size, None])[:, 0])
             else:
                 probs = torch.softmax(functional_call(plain, (params, buffers), (x,)), dim=-1)
-                total += float((probs * squared).sum())
-    return total / len(images)
+                terms.append((probs * squared).sum(1))
+    return torch.cat(terms).detach()
 
 
-__all__ = ["fisher_trace"]
+def fisher_trace(model: nn.Module, images: torch.Tensor, targets: torch.Tensor | None = None, *,
+                 empirical: bool = False, batch_size: int = 32) -> float:
+    """The trace of the Fisher information of ``model`` on ``images``: the mean of :func:`fisher_contributions`.
+
+    Parameters and conventions as for :func:`fisher_contributions`.
+
+    Returns
+    -------
+    float
+    """
+    return float(fisher_contributions(model, images, targets, empirical=empirical, batch_size=batch_size)
+                 .double().mean())
+
+
+__all__ = ["fisher_contributions", "fisher_trace"]

@@ -44,7 +44,7 @@ from ..core.validation import check_bool, check_option, check_real
 from ..populations import Level, Population, check_level, quantize_population, train_population
 from ..training import Objective, TrainingRecipe
 
-SEED_FAMILIES = {"baseline": 0, "compressed": 1_000, "control": 2_000}
+SEED_FAMILIES = {"baseline": 0, "compressed": 1_000, "control": 2_000, "scratch": 3_000}
 """The first seed of each family of populations (before the profile's ``seed_offset``)."""
 
 MODELS: dict[str, dict] = {"synthetic-celeba": {"channels": (8, 16), "hidden": 32},
@@ -369,11 +369,52 @@ def targeted_vog_population(profile: str | Profile, train: ImageDataset, *,
                                       device=profile.torch_device, progress=progress)
 
 
-def control(profile: str | Profile, train: ImageDataset, *, progress: bool = False) -> Population:
-    """The control population: dense, trained like the baseline from the *control* family of seeds.
+def control(profile: str | Profile, train: ImageDataset, *, level: float = 0.0, progress: bool = False) -> Population:
+    """The control population: trained like the population of ``level`` from the *control* family of seeds.
 
-    What it disagrees on with the baseline population, seeds alone produced
-    (:mod:`course_lib.analysis.noise`).
+    What it disagrees on with the population of ``level`` (:func:`populations`), seeds alone
+    produced (:mod:`course_lib.analysis.noise`). Level ``0.0`` (the default) is the dense
+    control of every chapter; a sparse level is the noise baseline of comparisons between sparse
+    populations (:func:`scratch_population`).
     """
     profile = get_profile(profile)
-    return _population(profile, train, 0.0, seeds(profile, "control"), progress)
+    level = check_level(level, "level")
+    if isinstance(level, str):
+        raise ValueError(f"level must be a sparsity (a quantized control is the dense one quantized), got {level!r}")
+    return _population(profile, train, level, seeds(profile, "control"), progress)
+
+
+SCRATCH_ARMS = ("dense", "layer-scaled", "unit-scaled", "lottery")
+"""How a sparse network trained from scratch starts (:func:`scratch_population`)."""
+
+
+def scratch_population(profile: str | Profile, train: ImageDataset, *, level: float, arm: str,
+                       objective: Objective | None = None, progress: bool = False) -> Population:
+    """Sparse networks trained from scratch with the masks of the pruned population of ``level``.
+
+    Evci et al. (2022, "Gradient flow in sparse neural networks and how lottery tickets win")
+    compare a pruned solution with networks that keep its mask from the first step. Member ``k``
+    takes the final mask of member ``k`` of :func:`populations` at ``level`` (gradual magnitude
+    pruning during training) and keeps it fixed while it trains with the profile's
+    :func:`recipe` from:
+
+    * ``"dense"``, ``"layer-scaled"``, ``"unit-scaled"``: a fresh initialisation and data order
+      (the *scratch* family of seeds), its kept weights drawn as
+      :func:`~course_lib.compression.sparse_init.initialise_sparse` says;
+    * ``"lottery"``: the pruned member's own initial weights and data order (its seed), masked:
+      the rewinding of Frankle and Carbin (2019).
+
+    A checkpoint is kept after every epoch. ``objective`` (e.g. a
+    :class:`~course_lib.remedies.Curriculum`) replaces the mean cross-entropy; members trained
+    with and without it share seeds, masks and initial weights, so they are paired.
+    """
+    profile = get_profile(profile)
+    check_option(arm, "arm", SCRATCH_ARMS)
+    pruned = populations(profile, train, levels=[level], progress=progress)[level]
+    lottery = arm == "lottery"
+    return train_population(train, level=level, size=len(pruned),
+                            seeds=pruned.seeds if lottery else seeds(profile, "scratch"),
+                            recipe=recipe(profile, train.name), model_kwargs=MODELS.get(train.name),
+                            masks_from=pruned, sparse_init="dense" if lottery else arm, objective=objective,
+                            checkpoint_epochs=range(profile.epochs + 1), device=profile.torch_device,
+                            progress=progress)
