@@ -1,13 +1,18 @@
-"""fisher_trace against a brute-force loop over examples and classes."""
+"""fisher_trace against a brute-force loop over examples and classes; population_fisher over checkpoints."""
 
 from __future__ import annotations
 
+import re
+
+import pandas as pd
 import pytest
 import torch
 from torch import nn
 
 from course_lib.analysis import fisher
+from course_lib import training
 from course_lib.compression import masks
+from course_lib.populations import population
 from course_lib.training import models
 
 
@@ -79,3 +84,20 @@ def test_missing_labels_and_empty_batches_are_refused():
         fisher.fisher_trace(_mlp(), IMAGES, empirical=True)
     with pytest.raises(ValueError, match="images must be a non-empty batch"):
         fisher.fisher_trace(_mlp(), IMAGES[:0])
+
+
+def test_population_fisher_measures_each_member_at_each_checkpoint_and_caches_it():
+    x = torch.randn(64, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    y = (x.mean((1, 2, 3)) > 0).long()
+    pop = population.train_population((x, y), size=2, seeds=[3, 4], recipe=training.TrainingRecipe(epochs=2),
+                                      checkpoint_epochs=(0, 2), progress=False)
+    table = fisher.population_fisher(pop, x[:6], epochs=[2, 0], members=1)
+    assert table[["member", "seed", "epoch"]].values.tolist() == [[0, 3, 0], [0, 3, 2]]
+    for epoch, value in zip((0, 2), table.fisher):
+        assert value == pytest.approx(fisher.fisher_trace(pop.models(epoch=epoch)[0], x[:6]), rel=1e-6)
+    pd.testing.assert_frame_equal(fisher.population_fisher(pop, x[:6], epochs=[0, 2], members=1), table)
+    assert len(fisher.population_fisher(pop, x[:6], epochs=[2], cache=False)) == 2
+    with pytest.raises(ValueError, match=re.escape("epochs must be checkpoint epochs of the population, [0, 2], got [1]")):
+        fisher.population_fisher(pop, x[:6], epochs=[1])
+    with pytest.raises(ValueError, match="members"):
+        fisher.population_fisher(pop, x[:6], epochs=[0], members=3)

@@ -60,3 +60,14 @@ def test_bad_arms_and_levels_are_named():
         experiments.scratch_population("smoke", train, level=LEVEL, arm="random")
     with pytest.raises(ValueError, match="level must be a sparsity"):
         experiments.control("smoke", train, level="int8-tensor")
+
+
+def test_checkpoints_retrain_cached_members_to_the_same_weights(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path))
+    train, _ = experiments.synthetic_celeba("smoke")
+    plain = experiments.populations("smoke", train, levels=[LEVEL])[LEVEL]
+    kept = experiments.populations("smoke", train, levels=[LEVEL], checkpoints=True)[LEVEL]
+    assert all(set(saved) == {0, 1} for saved in kept.checkpoints) and not any(plain.checkpoints)
+    for a, b in zip(plain.state_dicts, kept.state_dicts):
+        for name in a:
+            torch.testing.assert_close(a[name], b[name], rtol=0, atol=0)

@@ -22,12 +22,18 @@ gradient of a pruned weight is not a parameter of the sparse network, and is lef
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 from torch.func import functional_call, jacrev, vmap
 
 from ..compression import masks as mask_layout
 from ..core.validation import check_bool, check_integer
+from ..populations import Population
+from ..populations.outputs import cached_output
 
 
 def _parameters_and_masks(model: nn.Module) -> tuple[nn.Module, dict[str, torch.Tensor], dict[str, torch.Tensor]]:
@@ -104,4 +110,49 @@ def fisher_trace(model: nn.Module, images: torch.Tensor, targets: torch.Tensor |
                  .double().mean())
 
 
-__all__ = ["fisher_contributions", "fisher_trace"]
+def population_fisher(population: Population, images: torch.Tensor, *, epochs: Sequence[int], members: int | None = None,
+                      batch_size: int = 32, cache: bool = True) -> pd.DataFrame:
+    """The Fisher trace of members of ``population`` on ``images`` at checkpoints: how it moves over training.
+
+    Parameters
+    ----------
+    population : Population
+        Trained with ``checkpoint_epochs`` holding ``epochs``.
+    images : torch.Tensor
+        Shape ``(N, ...)``, the fixed batch (the same for every member and checkpoint).
+    epochs : sequence of int
+        The checkpoints to measure.
+    members : int, optional
+        Measure the first ``members`` members only (the trace costs one backward pass per
+        example and class); default all.
+    batch_size : int
+        As for :func:`fisher_contributions`.
+    cache : bool
+        Store the traces in, and load them from, ``$COURSE_CACHE_DIR/outputs``
+        (:func:`~course_lib.populations.outputs.cached_output`), keyed by the checkpoints'
+        weights, the images and ``batch_size``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per member and epoch: ``member`` (its index), ``seed``, ``epoch``, ``fisher``.
+    """
+    check_bool(cache, "cache")
+    members = len(population) if members is None else check_integer(members, "members", low=1, high=len(population))
+    epochs = sorted({check_integer(e, "epochs", low=0) for e in epochs})
+    saved = population.checkpoints[:members]
+    if missing := [e for e in epochs if any(e not in checkpoints for checkpoints in saved)]:
+        raise ValueError(f"epochs must be checkpoint epochs of the population, {sorted(saved[0])}, got {missing}")
+
+    def compute() -> np.ndarray:
+        return np.array([[fisher_trace(model, images, batch_size=batch_size)
+                          for model in population.models(epoch=e)[:members]] for e in epochs])  # (E, members)
+
+    traces = (cached_output([checkpoints[e] for e in epochs for checkpoints in saved], images, compute, batch_size=batch_size,
+                            device=torch.device("cpu"), kind="fisher-trace", epochs=epochs, members=members)
+              if cache else compute())
+    return pd.DataFrame([{"member": k, "seed": population.seeds[k], "epoch": e, "fisher": float(traces[i, k])}
+                         for i, e in enumerate(epochs) for k in range(members)])
+
+
+__all__ = ["fisher_contributions", "fisher_trace", "population_fisher"]

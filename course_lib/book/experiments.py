@@ -149,14 +149,15 @@ def utkface(profile: str | Profile) -> tuple[ImageDataset, ImageDataset]:
 
 
 def _population(profile: Profile, train: ImageDataset, level: Level, member_seeds: Sequence[int],
-                progress: bool) -> Population:
+                progress: bool, checkpoints: bool = False) -> Population:
     return train_population(train, level=level, size=len(member_seeds), seeds=member_seeds,
                             recipe=recipe(profile, train.name), model_kwargs=MODELS.get(train.name),
+                            checkpoint_epochs=range(recipe(profile, train.name).epochs + 1) if checkpoints else (),
                             device=profile.torch_device, progress=progress)
 
 
 def populations(profile: str | Profile, train: ImageDataset, *, levels: Sequence[Level], with_control: bool = False,
-                progress: bool = False) -> dict[Level, Population]:
+                checkpoints: bool = False, progress: bool = False) -> dict[Level, Population]:
     """The populations of a profile at every level: ``population_size`` models each.
 
     Level ``0.0`` is the *baseline* family of seeds; every other level, the *compressed* family
@@ -170,16 +171,21 @@ def populations(profile: str | Profile, train: ImageDataset, *, levels: Sequence
     depend on its group). On 2 cores the 10 members of the two then train as two groups of 5,
     where each population alone would train as groups of 3 and 2, one core idle a third of the time.
     It needs level ``0.0`` among ``levels``.
+
+    ``checkpoints=True`` keeps every member's weights after every epoch (``0``: the
+    initialisation). Checkpoints are not part of the cache key: members cached without them are
+    retrained, to the same weights, and stored with them.
     """
     profile = get_profile(profile)
     levels = [check_level(level, "levels") for level in levels]
     if check_bool(with_control, "with_control") and 0.0 not in levels:
         raise ValueError(f"with_control=True trains the control beside the baseline, so levels must hold 0.0, "
                          f"got {levels}")
+    check_bool(checkpoints, "checkpoints")
     if with_control:
         _population(profile, train, 0.0, seeds(profile, "baseline") + seeds(profile, "control"), progress)
     return {level: _population(profile, train, level, seeds(profile, "baseline" if level == 0.0 else "compressed"),
-                               progress)
+                               progress, checkpoints)
             for level in levels}
 
 
