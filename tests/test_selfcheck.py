@@ -78,6 +78,13 @@ def _enrichment(flagged, groups):
     return pd.Series({g: flagged[groups == g].sum() / flagged.sum() / (groups == g).mean() for g in np.unique(groups)})
 
 
+def _unit(mask):
+    kept = mask.float()
+    fan_in = kept.flatten(1).sum(1).reshape([-1, 1] + [1] * (mask.dim() - 2))
+    fan_out = kept.transpose(0, 1).flatten(1).sum(1).reshape([1, -1] + [1] * (mask.dim() - 2))
+    return kept / ((fan_in + fan_out) / 2).clamp(min=1)
+
+
 def _stub(*args, **kwargs):
     raise NotImplementedError("write this function")
 
@@ -102,6 +109,8 @@ PARAMETRIZED = [pytest.param(*case) for case in [
      lambda *rates: _cev(*rates, relative=False)),
     (selfcheck.check_average_precision, _ap,  # precision at the number of flagged examples
      lambda s, f: f[np.argsort(-s, kind="stable")][:f.sum()].mean()),
+    (selfcheck.check_unit_variances, _unit,  # the dense fans: the layer's shape, whatever the mask keeps
+     lambda m: m.float() / ((m[0].numel() + m[:, 0].numel()) / 2)),
     (selfcheck.check_distillation_loss, _distillation,  # without the T**2 factor of the soft term
      lambda s, t, y, *, temperature, alpha, gamma: _distillation(s, t, y, temperature=temperature,
                                                                  alpha=alpha / temperature**2, gamma=gamma)),

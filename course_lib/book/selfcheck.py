@@ -23,7 +23,7 @@ import pandas as pd
 
 from .. import remedies, training
 from ..analysis import changes, class_impact, exemplars, ranking, robustness, subgroups, vog
-from ..compression import pruning, quantization
+from ..compression import pruning, quantization, sparse_init
 
 
 @dataclass
@@ -307,6 +307,24 @@ def check_distillation_loss(fn: Callable[..., Any], *, verbose: bool = True) -> 
         lambda received, wanted: abs(float(received) - wanted) <= 1e-5, verbose)
 
 
+def check_unit_variances(fn: Callable[[torch.Tensor], Any], *, verbose: bool = True) -> SelfCheckReport:
+    """Check ``fn(mask) -> variances``: the unit-scaled initialisation's variance of every weight (exercise ``ch13-unit``).
+
+    ``mask`` is bool ``(out, in)`` or ``(out, in, *kernel)``; a kept weight from input unit
+    ``j`` to output unit ``i`` gets ``1 / ((fan_in_i + fan_out_j) / 2)``, the fans counted over
+    kept connections only (summed over the kernel), and a pruned weight 0 (Evci et al. 2022;
+    :func:`~course_lib.compression.sparse_init.unit_variances` with ``mode="fanavg"``).
+    """
+    conv = torch.zeros(2, 2, 3, 3, dtype=torch.bool)
+    conv[0, 0, :, 1] = conv[0, 1, 1, :] = conv[1, 1, 0, 0] = True
+    cases = [("dense 2 x 3", torch.ones(2, 3, dtype=torch.bool)),
+             ("sparse 3 x 4", torch.tensor([[1, 0, 0, 1], [0, 0, 0, 1], [1, 1, 1, 1]], dtype=torch.bool)),
+             ("a row without a kept weight", torch.tensor([[0, 0], [1, 0]], dtype=torch.bool)),
+             ("conv 2 x 2 x 3 x 3", conv)]
+    expected = [(name, (mask,), sparse_init.unit_variances(mask, mode="fanavg")) for name, mask in cases]
+    return _run("unit-scaled variances", fn, expected, _close, verbose)
+
+
 def _unwritten(*args: Any, **kwargs: Any) -> Any:
     raise NotImplementedError
 
@@ -344,4 +362,4 @@ def assert_case(check: Callable[..., SelfCheckReport], function: str, case: str,
 __all__ = ["SelfCheckReport", "assert_case", "case_names", "check_average_precision", "check_cev",
            "check_class_recall", "check_contrast", "check_cubic_schedule", "check_distillation_loss", "check_enrichment",
            "check_modal_labels_largest", "check_normalized_recall", "check_quantizer_4bit", "check_subgroup_fnr",
-           "check_vog"]
+           "check_unit_variances", "check_vog"]

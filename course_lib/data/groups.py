@@ -55,3 +55,27 @@ def hair_gender(attributes: pd.DataFrame) -> pd.Series:
     labels = (np.where(attributes["blond"], "Blond ", "non-Blond ").astype(object)
               + np.where(attributes["male"], "male", "female").astype(object))
     return pd.Series(labels, index=attributes.index, name="group")
+
+
+def exemplar_flags(attributes: pd.DataFrame) -> pd.DataFrame:
+    """The flags and groups whose enrichment among exemplars the chapters measure on the synthetic set.
+
+    Parameters
+    ----------
+    attributes : pandas.DataFrame
+        The synthetic CelebA-like attribute table: boolean ``atypical``, ``label_flipped``,
+        ``blond``, ``male``, ``young`` and the ``rendering`` of every image.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed like ``attributes``: boolean ``atypical``, ``noisy: corrupted image`` and
+        ``noisy: flipped label``, and the categorical ``group`` (:func:`hair_gender`) and
+        ``age`` (:func:`gender_age`), as :func:`~course_lib.analysis.exemplars.enrichment` takes them.
+    """
+    _check_attributes(attributes, ("atypical", "label_flipped", "rendering"))
+    return pd.DataFrame({"atypical": attributes["atypical"],
+                         "noisy: corrupted image": attributes["rendering"] == "corrupted",
+                         "noisy: flipped label": attributes["label_flipped"],
+                         "group": hair_gender(attributes),
+                         "age": gender_age(attributes)["age"]}, index=attributes.index)
