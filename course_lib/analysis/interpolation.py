@@ -21,10 +21,10 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
-from torch.func import functional_call, vmap
 
 from ..compression import masks as mask_layout
 from ..core.validation import check_integer
+from ..populations.stacked import stackable_layers, stacked_forward
 
 
 def _state(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -38,7 +38,8 @@ def linear_path(start: nn.Module, end: nn.Module, images: torch.Tensor, targets:
     Parameters
     ----------
     start, end : torch.nn.Module
-        Two models of the same architecture (pruned or not); evaluated in eval mode, on copies.
+        Two models of the same architecture (pruned or not), of the layer types the population
+        engine stacks (:data:`~course_lib.populations.stacked.STACKABLE`); evaluated in eval mode.
     images : torch.Tensor
         Shape ``(N, ...)``.
     targets : torch.Tensor
@@ -63,23 +64,18 @@ def linear_path(start: nn.Module, end: nn.Module, images: torch.Tensor, targets:
     first, last = _state(start), _state(end)
     if first.keys() != last.keys() or any(first[k].shape != last[k].shape for k in first):
         raise ValueError("start and end must be models of the same architecture (same state dict names and shapes)")
-    plain = mask_layout.export_pruned(end).eval()
     weights = torch.tensor([float(a) for a in alphas])
     path = {}
     for name, tensor in last.items():
-        if tensor.is_floating_point():
-            shape = (-1,) + (1,) * tensor.dim()
-            path[name] = (1 - weights.reshape(shape)) * first[name] + weights.reshape(shape) * tensor
-    fixed = {name: tensor for name, tensor in last.items() if name not in path}
-
-    def logits(state: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-        return functional_call(plain, {**state, **fixed}, (x,))
-
+        shape = (-1,) + (1,) * tensor.dim()
+        path[name] = ((1 - weights.reshape(shape)) * first[name] + weights.reshape(shape) * tensor
+                      if tensor.is_floating_point() else tensor.expand(len(weights), *tensor.shape))
+    layers = stackable_layers(mask_layout.export_pruned(end).eval(), images[:1])
     loss, right = torch.zeros(len(weights)), torch.zeros(len(weights))
     with torch.no_grad():
         for begin in range(0, len(images), batch_size):
             x, y = images[begin:begin + batch_size], targets[begin:begin + batch_size]
-            out = vmap(logits, in_dims=(0, None))(path, x)  # (A, B, C)
+            out = stacked_forward(layers, path, x.unsqueeze(1).expand(-1, len(weights), *x.shape[1:]))  # (A, B, C)
             loss += torch.nn.functional.cross_entropy(out.flatten(0, 1), y.repeat(len(weights)),
                                                       reduction="none").reshape(len(weights), -1).sum(1)
             right += (out.argmax(-1) == y).sum(1)
