@@ -23,6 +23,11 @@ The face models are the exception (:func:`finetuned_populations`). They are the 
 course, so their compressed members are made from the baseline's by a short fine-tuning
 during which they are pruned, and their control is the same fine-tuning without the pruning:
 every comparison of faces is *paired*, member by member, and its tests are the paired ones.
+
+Sparse networks trained from scratch (:func:`scratch_population`) take a fourth family of seeds,
+*scratch*, and the masks of the compressed population of their level: member ``k`` shares its
+mask with compressed member ``k``, so comparisons with pruning are paired by mask; their noise
+baseline is :func:`control` at the same sparsity, pruned from the control family.
 """
 
 from __future__ import annotations
