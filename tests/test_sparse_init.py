@@ -45,12 +45,17 @@ def test_unit_scaled_weights_have_the_variance_of_the_formula(distribution):
     assert (draws[:, ~MASK] == 0).all()
 
 
-def test_layer_scaled_weights_are_the_dense_ones_over_the_root_density():
-    weight = torch.arange(12.0).reshape(3, 4)
+def test_layer_scaled_weights_are_a_dense_draw_over_the_root_density():
     density = MASK.float().mean()  # 3 of 12
-    assert torch.equal(sparse_init.layer_scaled_weight(weight, MASK), weight * MASK / density.sqrt())
+    dense = sparse_init.unit_scaled_weight(torch.ones(3, 4, dtype=torch.bool), generator=torch.Generator().manual_seed(2))
+    layer = sparse_init.layer_scaled_weight(MASK, generator=torch.Generator().manual_seed(2))
+    assert torch.equal(layer, dense * MASK / density.sqrt())
+    # the dense draw's variance is 1 / fan_avg of the layer's shape: (3 + 4) / 2 for every weight
+    draws = torch.stack([sparse_init.layer_scaled_weight(MASK, distribution="normal", generator=torch.Generator().manual_seed(s))
+                         for s in range(20_000)])
+    assert torch.allclose(draws[:, MASK].var(0), torch.full((int(MASK.sum()),), 1 / 3.5 / density), rtol=0.05)
     with pytest.raises(ValueError, match="at least one weight"):
-        sparse_init.layer_scaled_weight(weight, torch.zeros(3, 4, dtype=torch.bool))
+        sparse_init.layer_scaled_weight(torch.zeros(3, 4, dtype=torch.bool))
 
 
 def _model():
@@ -85,7 +90,8 @@ def test_the_three_initialisations_differ_as_documented():
         _model(), layer_masks, init=init, generator=torch.Generator().manual_seed(1))) for init in sparse_init.INITS}
     for name, mask in layer_masks.items():
         assert torch.equal(started["dense"][name], dense_weights[name] * mask)
-        assert torch.allclose(started["layer-scaled"][name], dense_weights[name] * mask / mask.float().mean().sqrt())
+        assert not torch.equal(started["layer-scaled"][name], started["dense"][name] / mask.float().mean().sqrt())
+        assert (started["layer-scaled"][name][~mask] == 0).all()
         assert not torch.equal(started["unit-scaled"][name], started["dense"][name])
 
 

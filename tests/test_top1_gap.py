@@ -6,6 +6,7 @@ import re
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from course_lib.analysis.top1_gap import top1_gap
 
@@ -40,6 +41,10 @@ def test_pairing_narrows_the_interval_when_partners_move_together():
     assert paired["gap"] == unpaired["gap"]
     assert paired["high"] - paired["low"] < (unpaired["high"] - unpaired["low"]) / 3
     assert paired["low"] > 0
+    members = [(m == y).mean(1) for m in (better, base)]
+    assert paired["p"] == pytest.approx(stats.ttest_rel(*members).pvalue)
+    assert unpaired["p"] == pytest.approx(stats.ttest_ind(*members, equal_var=False).pvalue)
+    assert paired["p"] < unpaired["p"]
 
 
 def test_bad_inputs_are_named():

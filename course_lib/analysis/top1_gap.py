@@ -6,6 +6,10 @@ resamples what the book did not choose (:mod:`course_lib.analysis.bootstrap`): t
 examples (one draw for both populations, which are tested on the same examples) and the
 members, independently for populations trained from disjoint seeds or, with ``paired=True``,
 as pairs (member ``k`` of both shares what the design pairs: a mask, a seed, a start).
+
+With a handful of members the percentile interval over members covers less than it says, so the
+gap also gets the p-value of the t-test over the members' own top-1 (paired or Welch's, as the
+design is): a verdict should need both.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from ..core.validation import check_bool, check_labels
 from .bootstrap import bootstrap_settings, mean_over_picked, percentile_interval, resample_counts, resample_members
@@ -43,7 +48,9 @@ def top1_gap(*, y_true: Any, first: Any, second: Any, paired: bool = False, n_bo
     -------
     pandas.Series
         ``first`` and ``second`` (their top-1, in percent), ``gap`` (``first - second``, in
-        points), ``low`` and ``high`` (the interval of the gap).
+        points), ``low`` and ``high`` (the interval of the gap), ``p`` (two-sided, of the paired
+        t-test over the members' top-1 with ``paired=True``, of Welch's t-test otherwise; NaN
+        when the members do not vary).
     """
     n_boot, ci, rng = bootstrap_settings(n_boot, ci, seed)
     y = check_labels(y_true, "y_true", ndim=1)
@@ -58,8 +65,11 @@ def top1_gap(*, y_true: Any, first: Any, second: Any, paired: bool = False, n_bo
     top1 = [100 * mean_over_picked(counts @ c.T, pick) for c, pick in zip(correct, picks)]  # (B,) each
     low, high = percentile_interval(top1[0] - top1[1], ci)
     observed = [100 * c.mean() for c in correct]
+    members = [c.mean(1) for c in correct]  # (K,) each member's top-1
+    with np.errstate(invalid="ignore", divide="ignore"):
+        test = stats.ttest_rel(*members) if paired else stats.ttest_ind(*members, equal_var=False)
     return pd.Series({"first": observed[0], "second": observed[1], "gap": observed[0] - observed[1],
-                      "low": low, "high": high})
+                      "low": low, "high": high, "p": float(test.pvalue)})
 
 
 __all__ = ["top1_gap"]

@@ -9,8 +9,10 @@ implemented in their code (``google-research/rigl``, ``rigl_tf2/init_utils.py``)
     the dense initialisation, masked: a unit that keeps a fraction ``d`` of its inputs starts
     with about ``d`` times the variance of its pre-activation that the dense network has;
 ``"layer-scaled"``
-    the dense initialisation divided by ``sqrt(d)``, with ``d`` the density of the whole layer
-    (their ``layer_scaled_init``);
+    a dense draw with the variance-scaling rule of the unit-scaled one, its fans counted over
+    *all* connections (the layer's shape), divided by ``sqrt(d)``, with ``d`` the density of the
+    whole layer, and masked (their ``layer_scaled_init``, which draws the dense weights with
+    Keras' ``VarianceScaling``, not with the network's own default initialisation);
 ``"unit-scaled"``
     every kept weight drawn afresh with a variance set by the fans of the two units it joins,
     counted over the *kept* connections only (their ``unit_scaled_init``): with ``mode="fanin"``
@@ -90,13 +92,20 @@ def unit_scaled_weight(mask: torch.Tensor, *, mode: str = "fanavg", distribution
     return noise * (3 * variance).sqrt()
 
 
-def layer_scaled_weight(weight: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """The dense initialisation ``weight`` divided by the square root of the layer's density, masked."""
+def layer_scaled_weight(mask: torch.Tensor, *, mode: str = "fanavg", distribution: str = "uniform",
+                        scale: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Fresh weights for a masked layer: a dense variance-scaling draw over the root of the layer's density, masked.
+
+    The dense draw is :func:`unit_scaled_weight` of an all-kept mask (fans counted over every
+    connection), so for a dense layer the two initialisations coincide.
+    """
     mask = _check_mask(mask)
     density = mask.float().mean()
     if density == 0:
         raise ValueError("mask must keep at least one weight, got an all-False mask")
-    return weight.detach() * mask / math.sqrt(float(density))
+    dense = unit_scaled_weight(torch.ones_like(mask), mode=mode, distribution=distribution, scale=scale,
+                               generator=generator)
+    return dense * mask / math.sqrt(float(density))
 
 
 @torch.no_grad()
@@ -116,7 +125,7 @@ def initialise_sparse(model: nn.Module, layer_masks: Mapping[str, torch.Tensor],
     init : {"dense", "layer-scaled", "unit-scaled"}
         See the module docstring.
     mode, distribution, scale, generator
-        Of the unit-scaled initialisation (ignored by the two others).
+        Of the layer- and unit-scaled initialisations (ignored by ``"dense"``).
 
     Returns
     -------
@@ -135,7 +144,7 @@ def initialise_sparse(model: nn.Module, layer_masks: Mapping[str, torch.Tensor],
             raise ValueError(f"layer_masks[{name!r}] must have the shape of the weight {tuple(weight.shape)}, "
                              f"got {tuple(mask.shape)}")
         if init == "layer-scaled":
-            weight = layer_scaled_weight(weight, mask)
+            weight = layer_scaled_weight(mask, mode=mode, distribution=distribution, scale=scale, generator=generator)
         elif init == "unit-scaled":
             weight = unit_scaled_weight(mask, mode=mode, distribution=distribution, scale=scale, generator=generator)
         target = module.weight_orig if hasattr(module, "weight_orig") else module.weight
