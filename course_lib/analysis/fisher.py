@@ -18,6 +18,8 @@ Per-example, per-class gradients come from :mod:`torch.func` (``vmap`` over the 
 ``jacrev`` over the classes), in chunks of ``batch_size`` examples. A pruned model (masks of
 :mod:`torch.nn.utils.prune`) is differentiated with respect to its *kept* weights only: the
 gradient of a pruned weight is not a parameter of the sparse network, and is left out.
+:func:`population_fisher` follows the trace over the checkpoints of a population's members and
+caches it with the population's outputs.
 """
 
 from __future__ import annotations

@@ -423,9 +423,10 @@ def scratch_population(profile: str | Profile, train: ImageDataset, *, level: fl
     check_option(arm, "arm", SCRATCH_ARMS)
     pruned = populations(profile, train, levels=[level], progress=progress)[level]
     lottery = arm == "lottery"
+    training = recipe(profile, train.name)
     return train_population(train, level=level, size=len(pruned),
                             seeds=pruned.seeds if lottery else seeds(profile, "scratch"),
-                            recipe=recipe(profile, train.name), model_kwargs=MODELS.get(train.name),
+                            recipe=training, model_kwargs=MODELS.get(train.name),
                             masks_from=pruned, sparse_init="dense" if lottery else arm, objective=objective,
-                            checkpoint_epochs=range(profile.epochs + 1), device=profile.torch_device,
+                            checkpoint_epochs=range(training.epochs + 1), device=profile.torch_device,
                             progress=progress)
