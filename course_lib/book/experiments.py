@@ -416,7 +416,7 @@ def scratch_population(profile: str | Profile, train: ImageDataset, *, level: fl
       the rewinding of Frankle and Carbin (2019).
 
     A checkpoint is kept after every epoch. ``objective`` (e.g. a
-    :class:`~course_lib.remedies.Curriculum`) replaces the mean cross-entropy; members trained
+    :class:`~course_lib.remedies.curriculum.Curriculum`) replaces the mean cross-entropy; members trained
     with and without it share seeds, masks and initial weights, so they are paired.
     """
     profile = get_profile(profile)
