@@ -390,3 +390,41 @@ def test_fixed_masks_enter_the_cache_key_and_are_refused_with_a_start_or_another
     with pytest.raises(ValueError, match="sparse_init must be one of"):
         population.train_population((x, y), level=0.5, size=2, masks_from=pruned, sparse_init="he", cache=False,
                                     **RECIPE)
+
+
+# --------------------------------------------------------------------------- sources of randomness apart
+
+def test_members_with_their_own_init_and_data_order_seeds_match_train_model():
+    x, y = toy_data()
+    pop = population.train_population((x, y), size=3, seeds=[10, 11, 12], init_seeds=[4, 4, 5],
+                                      order_seeds=[8, 9, 8], cache=False, checkpoint_epochs=(0,), **RECIPE)
+    for member, init, order in zip(pop.models(), (4, 4, 5), (8, 9, 8)):
+        alone = training.train_model(models.make_model(in_channels=1, num_classes=2, image_size=8, seed=init),
+                                     x, y, recipe=TWO_EPOCHS, seed=order)
+        torch.testing.assert_close(training.predict_logits(member, x), training.predict_logits(alone, x),
+                                   rtol=1e-4, atol=1e-5)
+    first, second, third = pop.checkpoints  # members 0 and 1 start alike, member 2 elsewhere
+    assert all(torch.equal(first[0][name], second[0][name]) for name in first[0])
+    assert not all(torch.equal(first[0][name], third[0][name]) for name in first[0])
+
+
+def test_a_shared_init_and_data_order_give_identical_members_on_a_cpu():
+    x, y = toy_data()
+    pop = population.train_population((x, y), size=2, seeds=[1, 2], init_seeds=[3, 3], order_seeds=[6, 6],
+                                      cache=False, **RECIPE)
+    a, b = pop.state_dicts
+    assert all(torch.equal(a[name], b[name]) for name in a)
+
+
+def test_init_and_order_seeds_enter_the_cache_key_only_when_used_and_are_checked():
+    x, y = toy_data(64)
+    plain, inits, orders = (population.train_population((x, y), size=2, seeds=[1, 2], cache=False, **RECIPE, **extra).config
+                            for extra in ({}, {"init_seeds": [1, 1]}, {"order_seeds": [1, 1]}))
+    assert "start" not in plain and "order_seed" not in plain
+    assert "start" in inits and "order_seed" not in inits
+    assert orders["order_seed"] == [1, 1] and "start" not in orders
+    dense = population.train_population((x, y), size=2, cache=False, **RECIPE)
+    with pytest.raises(ValueError, match="init_seeds= sets where the members start"):
+        population.train_population((x, y), size=2, init_seeds=[0, 0], start=dense, cache=False, **RECIPE)
+    with pytest.raises(ValueError, match=re.escape("order_seeds must hold one seed per member (2), got 3")):
+        population.train_population((x, y), size=2, order_seeds=[0, 1, 2], cache=False, **RECIPE)

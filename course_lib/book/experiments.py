@@ -49,7 +49,7 @@ from ..core.validation import check_bool, check_option, check_real
 from ..populations import Level, Population, check_level, quantize_population, train_population
 from ..training import Objective, TrainingRecipe
 
-SEED_FAMILIES = {"baseline": 0, "compressed": 1_000, "control": 2_000, "scratch": 3_000}
+SEED_FAMILIES = {"baseline": 0, "compressed": 1_000, "control": 2_000, "scratch": 3_000, "randomness": 4_000}
 """The first seed of each family of populations (before the profile's ``seed_offset``)."""
 
 MODELS: dict[str, dict] = {"synthetic-celeba": {"channels": (8, 16), "hidden": 32},
@@ -430,3 +430,33 @@ def scratch_population(profile: str | Profile, train: ImageDataset, *, level: fl
                             masks_from=pruned, sparse_init="dense" if lottery else arm, objective=objective,
                             checkpoint_epochs=range(training.epochs + 1), device=profile.torch_device,
                             progress=progress)
+
+
+RANDOMNESS_ARMS = ("init", "order", "kernels", "all")
+"""What varies between the members of :func:`randomness_population` (Zhuang et al. 2021's four arms)."""
+
+
+def randomness_population(profile: str | Profile, train: ImageDataset, *, arm: str, progress: bool = False) -> Population:
+    """Dense members that differ in one source of randomness only: Zhuang, Zhang, Song and Hooker (2021).
+
+    The *randomness* family of seeds names the members; what they differ in is the ``arm``:
+
+    * ``"init"``: the initialisation (member ``k`` starts from seed ``k`` of the family), the
+      data order and augmentation shared (those of the family's first seed);
+    * ``"order"``: the data order and augmentation, the initialisation shared;
+    * ``"kernels"``: neither, so only the nondeterminism of the numerical kernels could tell
+      them apart; the engine's kernels are deterministic (on a GPU it asks cuDNN for deterministic
+      algorithms), so these members are identical, the measured answer on this engine;
+    * ``"all"``: both, as every other population of the course (it is one: the same cache entry).
+
+    The network is :data:`MODELS`'s for the dataset, trained with the profile's :func:`recipe`.
+    """
+    profile = get_profile(profile)
+    check_option(arm, "arm", RANDOMNESS_ARMS)
+    members = seeds(profile, "randomness")
+    shared = [members[0]] * len(members)
+    return train_population(train, level=0.0, size=len(members), seeds=members, recipe=recipe(profile, train.name),
+                            model_kwargs=MODELS.get(train.name),
+                            init_seeds=None if arm in ("init", "all") else shared,
+                            order_seeds=None if arm in ("order", "all") else shared,
+                            device=profile.torch_device, progress=progress)

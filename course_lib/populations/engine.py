@@ -228,7 +228,7 @@ def _train_members(images: torch.Tensor, targets: torch.Tensor, group: Group, se
     n = len(targets)
     steps = recipe.steps(n)
     scheduler = training.scheduler(optimizer, n)
-    generators = [training.generator(seed) for seed in seeds]
+    generators = [training.generator(recipe.order_seed(seed)) for seed in seeds]
     schedule = recipe.schedule.gradual_pruning(recipe.sparsity, steps) if recipe.scheduled else None
     checkpoints: list[dict[int, State]] = [{} for _ in seeds]
     objective = recipe.objective

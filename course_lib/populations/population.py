@@ -209,8 +209,9 @@ def train_population(data: ImageDataset | tuple[torch.Tensor, torch.Tensor], *, 
                      model_kwargs: Mapping[str, Any] | None = None, schedule: PruningSchedule = PruningSchedule(),
                      checkpoint_epochs: Sequence[int] = (), group_size: int | None = None, start: Population | None = None,
                      objective: Objective | None = None, masks_from: Population | None = None,
-                     sparse_init: str = "dense", device: str | torch.device = "cpu", progress: bool = True,
-                     cache: bool = True) -> Population:
+                     sparse_init: str = "dense", init_seeds: Sequence[int] | None = None,
+                     order_seeds: Sequence[int] | None = None, device: str | torch.device = "cpu",
+                     progress: bool = True, cache: bool = True) -> Population:
     """Train (or load from the cache) ``size`` models that differ only in their seed.
 
     Parameters
@@ -270,6 +271,15 @@ def train_population(data: ImageDataset | tuple[torch.Tensor, torch.Tensor], *, 
         How the kept weights are initialised under ``masks_from``
         (:func:`~course_lib.compression.sparse_init.initialise_sparse`; the unit-scaled draws
         use a generator seeded with the member's seed).
+    init_seeds : sequence of int, optional
+        Member ``k`` starts from ``make_model(seed=init_seeds[k])`` instead of its own seed's
+        initialisation; several members may share one (the arms of Zhuang et al. 2021, whose
+        members differ in their data order only). Part of the cache key; not with ``start`` or
+        ``masks_from``.
+    order_seeds : sequence of int, optional
+        Member ``k`` draws its data order and augmentation from ``order_seeds[k]`` instead of
+        its own seed; several members may share one. Part of the cache key. ``seeds`` still
+        name the members (and key the cache), so they stay distinct.
     group_size : int, optional
         Members stacked into one network (and stored together). Default: on a GPU all of them
         (up to 32); on a CPU ``ceil(K / torch.get_num_threads())`` (up to 8), so that every core
@@ -290,7 +300,8 @@ def train_population(data: ImageDataset | tuple[torch.Tensor, torch.Tensor], *, 
     if isinstance(level, str):
         dense = train_population(data, level=0.0, size=size, recipe=recipe, seeds=seeds, model_kwargs=model_kwargs,
                                  checkpoint_epochs=checkpoint_epochs, group_size=group_size, start=start,
-                                 objective=objective, device=device, progress=progress, cache=cache)
+                                 objective=objective, init_seeds=init_seeds, order_seeds=order_seeds,
+                                 device=device, progress=progress, cache=cache)
         return quantize_population(dense, level)
     seeds = check_seeds(size, seeds)
     images, targets, num_classes = training_tensors(data)
@@ -311,8 +322,14 @@ def train_population(data: ImageDataset | tuple[torch.Tensor, torch.Tensor], *, 
             raise ValueError("pass start= (fine-tune a trained population) or masks_from= (train sparse from "
                              "scratch), not both")
         starts, fixed_masks = _sparse_starts(masks_from, seeds, kwargs, level, sparse_init)
+    if init_seeds is not None:
+        if start is not None or masks_from is not None:
+            raise ValueError("init_seeds= sets where the members start: pass it without start= or masks_from=")
+        starts = {seed: make_model(seed=init, **kwargs).state_dict()
+                  for seed, init in zip(seeds, _seeds_per_member(init_seeds, "init_seeds", len(seeds)))}
+    orders = None if order_seeds is None else dict(zip(seeds, _seeds_per_member(order_seeds, "order_seeds", len(seeds))))
     member = MemberRecipe(level, kwargs, recipe, schedule, check_checkpoint_epochs(recipe.epochs, checkpoint_epochs),
-                          check_device(device), starts, objective, fixed_masks)
+                          check_device(device), starts, objective, fixed_masks, orders)
     layout = architecture(member, images[:1].cpu())  # a bad model or schedule fails now, not midway
     if member.scheduled:
         member.schedule.gradual_pruning(member.sparsity, member.steps(len(targets)))
@@ -329,6 +346,14 @@ def train_population(data: ImageDataset | tuple[torch.Tensor, torch.Tensor], *, 
                       tuple(stored[seed]["state_dict"] for seed in seeds),
                       tuple({e: stored[seed]["checkpoints"][e] for e in member.checkpoint_epochs} for seed in seeds),
                       member.cache_config(data_hash), pruning=schedule if member.scheduled else None)
+
+
+def _seeds_per_member(values: Sequence[int], name: str, size: int) -> list[int]:
+    """One non-negative integer seed per member (repeats allowed), checked."""
+    chosen = [check_integer(v, name, low=0) for v in values]
+    if len(chosen) != size:
+        raise ValueError(f"{name} must hold one seed per member ({size}), got {len(chosen)}")
+    return chosen
 
 
 def _sparse_starts(masks_from: Population, seeds: Sequence[int], model_kwargs: Mapping[str, Any], level: Level,

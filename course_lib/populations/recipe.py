@@ -44,6 +44,8 @@ class MemberRecipe:
     recipe's mean cross-entropy. ``fixed_masks`` maps each seed to the bool masks of its
     pruned weights (``{"<layer>.weight": mask}``), held fixed through training instead of the
     gradual schedule (training sparse from scratch); ``None``: the schedule of ``sparsity``.
+    ``order_seeds`` maps each seed to the seed of its data order and augmentation draws, when
+    that is not the seed itself (populations whose members share their data order).
     """
 
     sparsity: float
@@ -55,6 +57,11 @@ class MemberRecipe:
     starts: Mapping[int, State] | None = None
     objective: Objective | None = None
     fixed_masks: Mapping[int, State] | None = None
+    order_seeds: Mapping[int, int] | None = None
+
+    def order_seed(self, seed: int) -> int:
+        """The seed of member ``seed``'s data order and augmentation draws."""
+        return seed if self.order_seeds is None else self.order_seeds[seed]
 
     def cache_config(self, data_hash: str, seed: int | None = None) -> dict[str, Any]:
         """The complete configuration of the member trained from ``seed`` (its cache key).
@@ -74,6 +81,8 @@ class MemberRecipe:
             config["start"] = weights_fingerprint(list(chosen))
         if self.objective is not None:
             config["objective"] = self.objective.as_config()
+        if self.order_seeds is not None:  # the member's data-order seed, or all of them in order
+            config["order_seed"] = list(self.order_seeds.values()) if seed is None else self.order_seeds[seed]
         return config if seed is None else {**config, "seed": seed}
 
     @property
