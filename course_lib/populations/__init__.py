@@ -9,6 +9,7 @@ module                                         what
 :mod:`~course_lib.populations.engine`          training stacked members, each as if alone
 :mod:`~course_lib.populations.population`      :class:`~course_lib.populations.population.Population`
 :mod:`~course_lib.populations.outputs`         the cache of what populations output
+:mod:`~course_lib.populations.private`         members trained with differential privacy, each alone
 =============================================  =================================================
 """
 

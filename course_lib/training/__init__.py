@@ -8,6 +8,7 @@ module                                       what
 :mod:`~course_lib.training.objective`        :class:`~course_lib.training.objective.Objective`, what a remedy minimises
 :mod:`~course_lib.training.loop`             :func:`~course_lib.training.loop.train_model`, ``predict_logits``
 :mod:`~course_lib.training.metrics`          :func:`~course_lib.training.metrics.accuracy`, ``recall_per_class``
+:mod:`~course_lib.training.private`          DP-SGD with Opacus, and the privacy it spends
 ===========================================  ==================================================
 """
 
