@@ -9,7 +9,7 @@ sampling rate and the number of steps into a guarantee: the training is
 "Differential privacy has disparate impact on model accuracy") found that its cost in accuracy
 falls hardest on the underrepresented groups of the data, UTKFace's among them.
 
-The course uses Opacus (its :class:`~opacus.PrivacyEngine`, with the PRV accountant it uses by
+The course uses Opacus (its ``PrivacyEngine``, with the PRV accountant it uses by
 default). Per-example gradients rule out layers that mix the examples of a batch: Opacus refuses
 BatchNorm, whose usual replacement is GroupNorm (:func:`check_private_model` says so). The
 population engine stacks members into one network, so its clipping would bound the members
