@@ -14,7 +14,9 @@ every member and checkpoint:
 
 The **learning speed** of an example is the mean of the label's probability over the
 checkpoints (the area under its learning curve, in ``[0, 1]``): 1 for an example fitted from the
-first checkpoint on, 0 for one never fitted.
+first checkpoint on, 0 for one never fitted. :func:`accuracy_over_training` follows the accuracy
+of each kind or group of examples over the checkpoints: which are learnt last, and what a model
+stopped early costs them (the lecture's third design choice beyond compression).
 """
 
 from __future__ import annotations
@@ -124,5 +126,53 @@ def paired_speed_change(*, before: np.ndarray, after: np.ndarray, kinds: np.ndar
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("kind")
 
 
-__all__ = ["checkpoint_probabilities", "label_probability", "learning_speed", "max_softmax_probability",
-           "paired_speed_change"]
+def accuracy_over_training(probabilities: np.ndarray, labels: np.ndarray | torch.Tensor, kinds: np.ndarray, *,
+                           epochs: Sequence[int], n_boot: int = 1000, ci: float = 0.95, seed: int = 0) -> pd.DataFrame:
+    """Accuracy of each kind of example at every checkpoint, with intervals over members and examples.
+
+    Parameters
+    ----------
+    probabilities : numpy.ndarray
+        ``(E, K, N, classes)`` from :func:`checkpoint_probabilities`.
+    labels : numpy.ndarray or torch.Tensor
+        ``(N,)`` the labels accuracy is measured against.
+    kinds : numpy.ndarray
+        ``(N,)`` the kind or group of every example (e.g. ``"atypical"``, ``"Blond male"``).
+    epochs : sequence of int
+        The ``E`` checkpoint epochs, in the order of ``probabilities``.
+    n_boot, ci, seed
+        Bootstrap resamples (members and, within each kind, examples, drawn together; the same
+        draws at every checkpoint, so that the curves of one kind are comparable), coverage of
+        the percentile interval, seed.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per checkpoint and kind: ``epoch``, ``kind``, ``count``, ``accuracy`` (the mean
+        over members, in ``[0, 1]``), ``low``, ``high``.
+    """
+    probs = np.asarray(probabilities)
+    if probs.ndim != 4 or len(epochs) != len(probs):
+        raise ValueError(f"probabilities must have shape (E, K, N, classes) with E = len(epochs) = {len(epochs)}, "
+                         f"got {probs.shape}")
+    labels = np.asarray(labels)
+    kinds = np.asarray(kinds)
+    if labels.shape != (probs.shape[2],) or kinds.shape != labels.shape:
+        raise ValueError(f"labels and kinds must have shape (N,) = ({probs.shape[2]},), got {labels.shape} and "
+                         f"{kinds.shape}")
+    n_boot, ci, rng = bootstrap_settings(n_boot, ci, seed)
+    correct = (probs.argmax(-1) == labels).astype(float)  # (E, K, N)
+    rows = []
+    for kind in pd.unique(kinds):
+        columns = np.flatnonzero(kinds == kind)
+        weights, picks = members_and_examples(rng, members=probs.shape[1], n=len(columns), size=n_boot)
+        for epoch, per_member in zip(epochs, correct[:, :, columns]):
+            resampled = mean_over_picked(weights @ per_member.T / len(columns), picks)
+            low, high = percentile_interval(resampled, ci)
+            rows.append({"epoch": int(epoch), "kind": kind, "count": len(columns), "accuracy": per_member.mean(),
+                         "low": low, "high": high})
+    return pd.DataFrame(rows)
+
+
+__all__ = ["accuracy_over_training", "checkpoint_probabilities", "label_probability", "learning_speed",
+           "max_softmax_probability", "paired_speed_change"]
