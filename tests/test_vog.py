@@ -161,14 +161,16 @@ def test_accuracy_over_training_is_each_kinds_member_mean_at_each_checkpoint():
     # 2 checkpoints, 2 members, 3 examples, 2 classes; labels all 0
     probs = np.array([[[[0.9, 0.1], [0.4, 0.6], [0.3, 0.7]], [[0.6, 0.4], [0.2, 0.8], [0.8, 0.2]]],
                       [[[0.9, 0.1], [0.7, 0.3], [0.6, 0.4]], [[0.6, 0.4], [0.9, 0.1], [0.8, 0.2]]]])
-    table = ls.accuracy_over_training(probs, np.zeros(3, dtype=int), np.array(["easy", "late", "late"]),
-                                      epochs=[1, 5], n_boot=200)
+    table = ls.accuracy_over_training(probabilities=probs, labels=np.zeros(3, dtype=int),
+                                      kinds=np.array(["easy", "late", "late"]), epochs=[1, 5], n_boot=200)
     got = table.set_index(["epoch", "kind"])
     assert got.loc[(1, "easy"), "accuracy"] == 1.0 and got.loc[(1, "late"), "accuracy"] == pytest.approx(0.25)
     assert got.loc[(5, "late"), "accuracy"] == 1.0 and got.loc[(5, "late"), "count"] == 2
     assert (got.loc[(5, "late"), "low"], got.loc[(5, "late"), "high"]) == (1.0, 1.0)
     assert got.loc[(1, "late"), "low"] <= 0.25 <= got.loc[(1, "late"), "high"]
     with pytest.raises(ValueError, match="E = len\\(epochs\\) = 3"):
-        ls.accuracy_over_training(probs, np.zeros(3, dtype=int), np.array(["a"] * 3), epochs=[1, 2, 3])
+        ls.accuracy_over_training(probabilities=probs, labels=np.zeros(3, dtype=int), kinds=np.array(["a"] * 3),
+                                  epochs=[1, 2, 3])
     with pytest.raises(ValueError, match="labels and kinds must have shape"):
-        ls.accuracy_over_training(probs, np.zeros(3, dtype=int), np.array(["a"] * 2), epochs=[1, 5])
+        ls.accuracy_over_training(probabilities=probs, labels=np.zeros(3, dtype=int), kinds=np.array(["a"] * 2),
+                                  epochs=[1, 5])

@@ -126,7 +126,7 @@ def paired_speed_change(*, before: np.ndarray, after: np.ndarray, kinds: np.ndar
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("kind")
 
 
-def accuracy_over_training(probabilities: np.ndarray, labels: np.ndarray | torch.Tensor, kinds: np.ndarray, *,
+def accuracy_over_training(*, probabilities: np.ndarray, labels: np.ndarray | torch.Tensor, kinds: np.ndarray,
                            epochs: Sequence[int], n_boot: int = 1000, ci: float = 0.95, seed: int = 0) -> pd.DataFrame:
     """Accuracy of each kind of example at every checkpoint, with intervals over members and examples.
 
@@ -152,6 +152,7 @@ def accuracy_over_training(probabilities: np.ndarray, labels: np.ndarray | torch
         over members, in ``[0, 1]``), ``low``, ``high``.
     """
     probs = np.asarray(probabilities)
+    epochs = [check_integer(e, "epochs", low=0) for e in epochs]
     if probs.ndim != 4 or len(epochs) != len(probs):
         raise ValueError(f"probabilities must have shape (E, K, N, classes) with E = len(epochs) = {len(epochs)}, "
                          f"got {probs.shape}")

@@ -94,7 +94,7 @@ def finetune_recipe(profile: str | Profile) -> TrainingRecipe:
 
 
 def seeds(profile: str | Profile, family: str) -> tuple[int, ...]:
-    """The ``population_size`` seeds of a family: ``"baseline"``, ``"compressed"`` or ``"control"``.
+    """The ``population_size`` seeds of a family of :data:`SEED_FAMILIES` (``"baseline"``, ``"control"``, ...).
 
     ``10_000 * seed_offset + SEED_FAMILIES[family] + k`` for member ``k``: the families never
     share a seed, whatever the population size up to 1,000.
@@ -443,10 +443,12 @@ def randomness_population(profile: str | Profile, train: ImageDataset, *, arm: s
 
     * ``"init"``: the initialisation (member ``k`` starts from seed ``k`` of the family), the
       data order and augmentation shared (those of the family's first seed);
-    * ``"order"``: the data order and augmentation, the initialisation shared;
+    * ``"order"``: the data order and the augmentation draws (one stream), the initialisation shared;
     * ``"kernels"``: neither, so only the nondeterminism of the numerical kernels could tell
-      them apart; the engine's kernels are deterministic (on a GPU it asks cuDNN for deterministic
-      algorithms), so these members are identical, the measured answer on this engine;
+      them apart (Zhuang et al. compare separate runs on nondeterministic GPU kernels). The
+      engine's kernels are deterministic (on a GPU it asks cuDNN for deterministic algorithms)
+      and its members train in one stacked network, so these members are identical *by
+      construction*: the arm says what this engine removes, it measures nothing;
     * ``"all"``: both, as every other population of the course (it is one: the same cache entry).
 
     The network is :data:`MODELS`'s for the dataset, trained with the profile's :func:`recipe`.

@@ -1,7 +1,8 @@
 """The population engine: members trained side by side, each exactly as it would be alone.
 
 Member ``k`` of a population is what :func:`~course_lib.training.loop.train_model` makes of
-``make_model(seed=seeds[k])`` (or of a trained model it starts from, to fine-tune it) with ``seed=seeds[k]`` and the population's
+``make_model(seed=seeds[k])`` (or of the model it starts from: a trained one to fine-tune, another
+seed's initialisation) with ``seed=seeds[k]`` (or the member's own data-order seed) and the population's
 :class:`~course_lib.training.recipe.TrainingRecipe`: the same initial weights, the same data
 order, the same optimizer and learning-rate schedule (both taken from the recipe), the mean
 cross-entropy of every batch, or the recipe's

@@ -69,7 +69,9 @@ class Population:
         Sparsity in ``[0, 1)`` (``0.0``: the dense baseline) or a quantization scheme of
         :data:`~course_lib.compression.quantization.SCHEMES`.
     seeds : tuple of int
-        ``(K,)``: member ``k`` was initialised and shuffled with ``seeds[k]``.
+        ``(K,)``: member ``k`` was initialised and shuffled with ``seeds[k]``, unless the
+        population was trained with ``init_seeds`` or ``order_seeds`` (:func:`train_population`;
+        ``config`` records them).
     model_kwargs : dict
         Arguments of :func:`~course_lib.training.models.make_model` (without the seed).
     state_dicts : tuple of dict
@@ -316,6 +318,8 @@ def train_population(data: ImageDataset | tuple[torch.Tensor, torch.Tensor], *, 
             raise ValueError(f"objective={type(objective).__name__} needs a teacher: pass start=, the population "
                              "whose members teach (and start) the new ones")
     kwargs = full_model_kwargs(images, num_classes, model_kwargs)
+    if init_seeds is not None and (start is not None or masks_from is not None):
+        raise ValueError("init_seeds= sets where the members start: pass it without start= or masks_from=")
     starts, fixed_masks = None if start is None else _starts(start, seeds, kwargs), None
     if masks_from is not None:
         if start is not None:
@@ -323,8 +327,6 @@ def train_population(data: ImageDataset | tuple[torch.Tensor, torch.Tensor], *, 
                              "scratch), not both")
         starts, fixed_masks = _sparse_starts(masks_from, seeds, kwargs, level, sparse_init)
     if init_seeds is not None:
-        if start is not None or masks_from is not None:
-            raise ValueError("init_seeds= sets where the members start: pass it without start= or masks_from=")
         starts = {seed: make_model(seed=init, **kwargs).state_dict()
                   for seed, init in zip(seeds, _seeds_per_member(init_seeds, "init_seeds", len(seeds)))}
     orders = None if order_seeds is None else dict(zip(seeds, _seeds_per_member(order_seeds, "order_seeds", len(seeds))))

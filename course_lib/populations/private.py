@@ -4,8 +4,9 @@ The engine of :mod:`~course_lib.populations.engine` stacks members into one netw
 the gradients of that network would bound each *example's* influence on all the members
 together, and the privacy accountant would describe no single model. A private population is
 therefore trained member by member with :func:`~course_lib.training.private.train_private`
-(DP-SGD through Opacus), each member from its own seed, and every member is cached with the
-epsilon its training spent. Its members otherwise follow the course's conventions: member ``k``
+(DP-SGD through Opacus), each member from its own seed, and cached. The privacy every member
+spends is the same: it depends on the settings, the data size and the recipe only
+(:func:`~course_lib.training.private.privacy_spent`). Its members otherwise follow the course's conventions: member ``k``
 starts from ``make_model(seed=seeds[k])``, so a private population and a plain one trained from
 the same seeds share their initialisations.
 """
@@ -15,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
 import torch
 from tqdm.auto import tqdm
 
@@ -23,19 +23,22 @@ from ..core.cache import cached
 from ..core.validation import check_bool, check_instance
 from ..data import ImageDataset
 from ..training import TrainingRecipe, make_model
-from ..training.private import PrivacySettings, check_private_model, train_private
+from ..training.private import PrivacySettings, check_private_model, privacy_spent, train_private
 from .population import Population
-from .recipe import ENGINE_VERSION, check_seeds, data_fingerprint, full_model_kwargs, training_tensors
+from .recipe import check_seeds, data_fingerprint, full_model_kwargs, training_tensors
 
 NAMESPACE = "private"
 """The cache namespace of private members."""
 
+PRIVATE_VERSION = 1
+"""Version of :func:`~course_lib.training.private.train_private`; bump it when a change alters what it trains."""
+
 
 def train_private_population(data: ImageDataset | tuple[torch.Tensor, torch.Tensor], *, size: int,
                              recipe: TrainingRecipe, privacy: PrivacySettings, seeds: Sequence[int] | None = None,
-                             model_kwargs: Mapping[str, Any] | None = None, progress: bool = False,
-                             cache: bool = True) -> tuple[Population, np.ndarray]:
-    """Train (or load) ``size`` dense members with DP-SGD, and the epsilon each spent.
+                             model_kwargs: Mapping[str, Any] | None = None, progress: bool = True,
+                             cache: bool = True) -> tuple[Population, float]:
+    """Train (or load) ``size`` dense members with DP-SGD, and the epsilon each of them spent.
 
     Parameters
     ----------
@@ -52,15 +55,15 @@ def train_private_population(data: ImageDataset | tuple[torch.Tensor, torch.Tens
         A progress bar over the members.
     cache : bool
         Load members from, and store new ones in, ``$COURSE_CACHE_DIR/private``, keyed by the
-        data, the model, the recipe, the privacy settings, Opacus's version and the seed.
+        data, the model, the recipe, the noise and clipping norm (``delta`` changes the epsilon
+        reported, not the training), :data:`PRIVATE_VERSION`, Opacus' version and the seed.
 
     Returns
     -------
     population : Population
         Level ``0.0``, its members in the order of ``seeds``.
-    epsilons : numpy.ndarray
-        ``(K,)`` the epsilon of each member at ``privacy.delta`` (equal for all members: the
-        accountant depends on the settings and the data size only).
+    epsilon : float
+        What each member's training spent, at ``privacy.delta``.
     """
     import opacus
 
@@ -73,20 +76,21 @@ def train_private_population(data: ImageDataset | tuple[torch.Tensor, torch.Tens
     kwargs = full_model_kwargs(images, num_classes, model_kwargs)
     check_private_model(make_model(seed=seeds[0], **kwargs))  # a model Opacus refuses fails now, not midway
     images, targets = images.cpu(), targets.cpu()
-    shared = {"engine": ENGINE_VERSION, "data": data_fingerprint(images, targets), "model": kwargs,
-              **recipe.as_config(), "privacy": privacy.as_config(), "opacus": opacus.__version__}
+    epsilon = privacy_spent(privacy, n=len(targets), recipe=recipe)
+    training = {name: value for name, value in privacy.as_config().items() if name != "delta"}
+    shared = {"private": PRIVATE_VERSION, "data": data_fingerprint(images, targets), "model": kwargs,
+              **recipe.as_config(), "privacy": training, "opacus": opacus.__version__}
 
     def member(seed: int) -> dict[str, Any]:
-        model, epsilon = train_private(make_model(seed=seed, **kwargs), images, targets, recipe=recipe,
-                                       privacy=privacy, seed=seed)
-        return {"state_dict": {name: t.detach().clone() for name, t in model.state_dict().items()},
-                "epsilon": epsilon}
+        model, _ = train_private(make_model(seed=seed, **kwargs), images, targets, recipe=recipe, privacy=privacy,
+                                 seed=seed)
+        return {"state_dict": {name: t.detach().clone() for name, t in model.state_dict().items()}}
 
     trained = [cached(NAMESPACE, {**shared, "seed": seed}, lambda seed=seed: member(seed)) if cache else member(seed)
                for seed in tqdm(seeds, desc="private members", disable=not progress)]
     population = Population(0.0, seeds, kwargs, tuple(m["state_dict"] for m in trained),
                             tuple({} for _ in seeds), shared)
-    return population, np.array([m["epsilon"] for m in trained])
+    return population, epsilon
 
 
 __all__ = ["NAMESPACE", "train_private_population"]
