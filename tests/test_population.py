@@ -428,3 +428,13 @@ def test_init_and_order_seeds_enter_the_cache_key_only_when_used_and_are_checked
         population.train_population((x, y), size=2, init_seeds=[0, 0], start=dense, cache=False, **RECIPE)
     with pytest.raises(ValueError, match=re.escape("order_seeds must hold one seed per member (2), got 3")):
         population.train_population((x, y), size=2, order_seeds=[0, 1, 2], cache=False, **RECIPE)
+
+
+def test_a_quantized_level_passes_the_init_and_order_seeds_to_its_dense_population():
+    x, y = toy_data(64)
+    kwargs = {"size": 2, "seeds": [1, 2], "init_seeds": [3, 3], "order_seeds": [4, 5], "cache": False, **RECIPE}
+    dense = population.train_population((x, y), **kwargs)
+    quantized = population.train_population((x, y), level="int8-tensor", **kwargs)
+    expected = population.quantize_population(dense, "int8-tensor")
+    for a, b in zip(quantized.state_dicts, expected.state_dicts):
+        assert all(torch.equal(a[name], b[name]) for name in a)
