@@ -18,10 +18,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from ..core.validation import check_bool, check_labels
 from .bootstrap import bootstrap_settings, mean_over_picked, percentile_interval, resample_counts, resample_members
+from .class_impact import paired_t_test, welch_t_test
 
 
 def top1_gap(*, y_true: Any, first: Any, second: Any, paired: bool = False, n_boot: int = 2000, ci: float = 0.95,
@@ -49,8 +49,10 @@ def top1_gap(*, y_true: Any, first: Any, second: Any, paired: bool = False, n_bo
     pandas.Series
         ``first`` and ``second`` (their top-1, in percent), ``gap`` (``first - second``, in
         points), ``low`` and ``high`` (the interval of the gap), ``p`` (two-sided, of the paired
-        t-test over the members' top-1 with ``paired=True``, of Welch's t-test otherwise; NaN
-        when the members do not vary).
+        t-test over the members' top-1 with ``paired=True``, of Welch's t-test otherwise:
+        :func:`~course_lib.analysis.class_impact.paired_t_test`,
+        :func:`~course_lib.analysis.class_impact.welch_t_test`; NaN when the members do not
+        vary or a population has one member).
     """
     n_boot, ci, rng = bootstrap_settings(n_boot, ci, seed)
     y = check_labels(y_true, "y_true", ndim=1)
@@ -66,10 +68,10 @@ def top1_gap(*, y_true: Any, first: Any, second: Any, paired: bool = False, n_bo
     low, high = percentile_interval(top1[0] - top1[1], ci)
     observed = [100 * c.mean() for c in correct]
     members = [c.mean(1) for c in correct]  # (K,) each member's top-1
-    with np.errstate(invalid="ignore", divide="ignore"):
-        test = stats.ttest_rel(*members) if paired else stats.ttest_ind(*members, equal_var=False)
+    testable = min(len(m) for m in members) >= 2
+    p = (paired_t_test if paired else welch_t_test)(*members)[1] if testable else np.nan
     return pd.Series({"first": observed[0], "second": observed[1], "gap": observed[0] - observed[1],
-                      "low": low, "high": high, "p": float(test.pvalue)})
+                      "low": low, "high": high, "p": p})
 
 
 __all__ = ["top1_gap"]

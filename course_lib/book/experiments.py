@@ -155,9 +155,10 @@ def utkface(profile: str | Profile) -> tuple[ImageDataset, ImageDataset]:
 
 def _population(profile: Profile, train: ImageDataset, level: Level, member_seeds: Sequence[int],
                 progress: bool, checkpoints: bool = False) -> Population:
-    return train_population(train, level=level, size=len(member_seeds), seeds=member_seeds,
-                            recipe=recipe(profile, train.name), model_kwargs=MODELS.get(train.name),
-                            checkpoint_epochs=range(recipe(profile, train.name).epochs + 1) if checkpoints else (),
+    training = recipe(profile, train.name)
+    return train_population(train, level=level, size=len(member_seeds), seeds=member_seeds, recipe=training,
+                            model_kwargs=MODELS.get(train.name),
+                            checkpoint_epochs=range(training.epochs + 1) if checkpoints else (),
                             device=profile.torch_device, progress=progress)
 
 
